@@ -1,0 +1,157 @@
+"""The `onetable` command line: one entry for the data engineer, statistician and auditor."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from onetable import __version__
+
+console = Console()
+
+
+def _settings():
+    from onetable.warehouse.store import StoreSettings
+
+    return StoreSettings.from_env()
+
+
+def cmd_store_new_key(args: argparse.Namespace) -> int:
+    from onetable.warehouse.store import KEY_ENV, new_key
+
+    path: Path = args.path
+    if path.exists():
+        console.print(f"[red]{path} exists; not overwriting a key[/red]")
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(new_key() + "\n")
+    console.print(f"wrote a new store key to {path} (mode 600). Use it with:")
+    console.print(f"  export {KEY_ENV}=$(cat {path})")
+    return 0
+
+
+def cmd_store_init(args: argparse.Namespace) -> int:
+    from onetable.warehouse.ledger import SCHEMAS, current_snapshot
+    from onetable.warehouse.store import open_store
+
+    settings = _settings()
+    with open_store(settings) as con:
+        snap = current_snapshot(con)
+    console.print(f"store ready in {settings.state_dir} (snapshot {snap})")
+    console.print(f"  schemas: {', '.join(SCHEMAS)}; encrypted; extensions from packages, offline")
+    return 0
+
+
+def cmd_store_status(args: argparse.Namespace) -> int:
+    from onetable.warehouse.ledger import current_snapshot, run_snapshots
+    from onetable.warehouse.store import open_store
+
+    settings = _settings()
+    with open_store(settings) as con:
+        snap = current_snapshot(con)
+        runs = run_snapshots(con)
+        tables = con.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            "WHERE database_name = current_database() ORDER BY 1, 2"
+        ).fetchall()
+    console.print(f"store {settings.state_dir}: current snapshot {snap}")
+    table = Table("schema", "table", "rows")
+    for schema, name, rows in tables:
+        table.add_row(schema, name, str(rows))
+    console.print(table)
+    commits = Table("snapshot", "time", "run", "stage")
+    for r in runs[-args.last :]:
+        commits.add_row(str(r["snapshot"]), f"{r['at']:%Y-%m-%d %H:%M:%S}", r["run_id"], r["stage"])
+    console.print(commits)
+    return 0
+
+
+def cmd_store_cleanup(args: argparse.Namespace) -> int:
+    from onetable.warehouse.ledger import cleanup
+    from onetable.warehouse.store import open_store
+
+    with open_store(_settings()) as con:
+        removed = cleanup(con)
+    console.print(f"removed {len(removed)} file(s) that no snapshot references")
+    return 0
+
+
+def cmd_accounting(args: argparse.Namespace) -> int:
+    from onetable.warehouse.ledger import accounting_summary
+    from onetable.warehouse.store import open_store
+
+    with open_store(_settings()) as con:
+        rows = accounting_summary(con, args.run)
+    table = Table("stage", "source", "read", "kept", "quarantined", title=f"run {args.run}")
+    for r in rows:
+        table.add_row(r["stage"], r["source"], str(r["read"]), str(r["kept"]), str(r["quarantined"]))
+    console.print(table)
+    return 0
+
+
+def cmd_contracts_check(args: argparse.Namespace) -> int:
+    from onetable.schemas.contracts import load_contracts
+
+    contracts = load_contracts(args.dir)
+    console.print(
+        f"contracts OK: {len(contracts.entities)} entities, {len(contracts.sources)} sources, "
+        f"division registry {contracts.divisions.edition}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onetable",
+        description="Collect once, share everywhere: village and community data integration.",
+    )
+    parser.add_argument("--version", action="version", version=f"onetable {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    store = sub.add_parser("store", help="the encrypted store (ONETABLE_STATE_DIR, ONETABLE_STORE_KEY)")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    p = store_sub.add_parser("new-key", help="write a new random master key to a file")
+    p.add_argument("path", type=Path, help="where to write it; keep it outside the state folder")
+    p.set_defaults(func=cmd_store_new_key)
+    p = store_sub.add_parser("init", help="create the store, install extensions offline")
+    p.set_defaults(func=cmd_store_init)
+    p = store_sub.add_parser("status", help="tables, current snapshot and recent commits")
+    p.add_argument("--last", type=int, default=20, help="how many commits to list")
+    p.set_defaults(func=cmd_store_status)
+    p = store_sub.add_parser("cleanup", help="remove data files left by a killed writer")
+    p.set_defaults(func=cmd_store_cleanup)
+
+    p = sub.add_parser("accounting", help="rows read, kept and quarantined per source for a run")
+    p.add_argument("run", help="run id")
+    p.set_defaults(func=cmd_accounting)
+
+    contracts = sub.add_parser("contracts", help="the contracts in schemas/")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    p = contracts_sub.add_parser("check", help="load and validate every contract file")
+    p.add_argument("dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)")
+    p.set_defaults(func=cmd_contracts_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from onetable.schemas.contracts import ContractError
+    from onetable.warehouse.store import StoreError
+
+    try:
+        return args.func(args)
+    except (StoreError, ContractError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
