@@ -13,7 +13,7 @@ from rich.table import Table
 
 from onetable import __version__
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _settings():
@@ -92,7 +92,9 @@ def cmd_accounting(args: argparse.Namespace) -> int:
         rows = accounting_summary(con, args.run)
     table = Table("stage", "source", "read", "kept", "quarantined", title=f"run {args.run}")
     for r in rows:
-        table.add_row(r["stage"], r["source"], str(r["read"]), str(r["kept"]), str(r["quarantined"]))
+        table.add_row(
+            r["stage"], r["source"], str(r["read"]), str(r["kept"]), str(r["quarantined"])
+        )
     console.print(table)
     return 0
 
@@ -116,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"onetable {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    store = sub.add_parser("store", help="the encrypted store (ONETABLE_STATE_DIR, ONETABLE_STORE_KEY)")
+    store = sub.add_parser(
+        "store", help="the encrypted store (ONETABLE_STATE_DIR, ONETABLE_STORE_KEY)"
+    )
     store_sub = store.add_subparsers(dest="store_command", required=True)
     p = store_sub.add_parser("new-key", help="write a new random master key to a file")
     p.add_argument("path", type=Path, help="where to write it; keep it outside the state folder")
@@ -136,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     contracts = sub.add_parser("contracts", help="the contracts in schemas/")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
     p = contracts_sub.add_parser("check", help="load and validate every contract file")
-    p.add_argument("dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)")
+    p.add_argument(
+        "dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)"
+    )
     p.set_defaults(func=cmd_contracts_check)
     return parser
 

@@ -13,8 +13,8 @@ from datetime import date
 # GB 11643-1999, ISO 7064 MOD 11-2: W_i = 2^(18-i) mod 11 for positions 1..17.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID18 = re.compile(r"\d{17}[\dX]")
-_ID15 = re.compile(r"\d{15}")
+_ID18 = re.compile(r"[0-9]{17}[0-9X]")  # ASCII only: \d admits full-width digits
+_ID15 = re.compile(r"[0-9]{15}")
 
 # GB 32100-2015: 31 symbols (no I, O, Z, S, V), weights 3^(i-1) mod 31.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

@@ -26,18 +26,25 @@ LOAD_NAMES = {
 STORE_EXTENSIONS = ("ducklake", "httpfs")
 
 
-def connect_offline(
-    extension_dir: Path, extensions: tuple[str, ...] = ()
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that never downloads, with `extensions` loaded."""
-    extension_dir.mkdir(parents=True, exist_ok=True)
+def extension_dir(state_dir: Path) -> Path:
+    return state_dir / "duckdb_extensions"
+
+
+def connect_offline(state_dir: Path, extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that never downloads, with `extensions` loaded.
+
+    DuckDB's home (for its own files) is the state folder: service accounts often have no $HOME.
+    """
+    ext_dir = extension_dir(state_dir)
+    ext_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         ":memory:",
         config={
-            "extension_directory": str(extension_dir),
+            "home_directory": str(state_dir),
+            "extension_directory": str(ext_dir),
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "custom_extension_repository": str(extension_dir / "no-download"),
+            "custom_extension_repository": str(ext_dir / "no-download"),
         },
     )
     try:

@@ -41,7 +41,7 @@ _TABLES = {
         row_number BIGINT, field VARCHAR, rule_id VARCHAR NOT NULL, reason VARCHAR NOT NULL,
         raw VARCHAR, recorded_at TIMESTAMP NOT NULL""",
     "audit.log": """
-        seq BIGINT NOT NULL, at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
+        seq BIGINT NOT NULL, logged_at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL, action VARCHAR NOT NULL,
         subject VARCHAR NOT NULL, run_id VARCHAR, detail VARCHAR NOT NULL,
         prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL""",
 }
@@ -81,6 +81,10 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+def _db(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT current_database()").fetchone()[0]
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -98,7 +102,7 @@ def _plain_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def _name_commit(con: duckdb.DuckDBPyConnection, *, run_id: str, stage: str, actor: str) -> None:
     con.execute(
-        "CALL set_commit_message(current_database(), ?, ?, extra_info => ?)",
+        f"CALL {_db(con)}.set_commit_message(?, ?, extra_info => ?)",
         [actor, f"{stage} {run_id}", json.dumps({"run_id": run_id, "stage": stage})],
     )
 
@@ -132,7 +136,9 @@ class Transaction:
         self.stage = stage
         self.actor = actor
 
-    def commit_window(self, source: str, window_start: datetime | None, window_end: datetime) -> int:
+    def commit_window(
+        self, source: str, window_start: datetime | None, window_end: datetime
+    ) -> int:
         """Record a landed window; its end becomes the source's watermark. Returns its version
         (1 the first time, one more for each forced re-extraction of the same window)."""
         (version,) = self.con.execute(
@@ -173,8 +179,17 @@ class Transaction:
             )
         self.con.execute(
             "INSERT INTO meta.accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [self.run_id, self.stage, source, window_start, window_end, read, kept, quarantined,
-             _now()],
+            [
+                self.run_id,
+                self.stage,
+                source,
+                window_start,
+                window_end,
+                read,
+                kept,
+                quarantined,
+                _now(),
+            ],
         )
 
     def quarantine(self, records: Iterable[QuarantineRecord]) -> int:
@@ -199,7 +214,9 @@ class Transaction:
 
     def audit(self, action: str, subject: str, detail: dict) -> tuple[int, str]:
         """Append to the hash-chained audit log; returns the new head (sequence, hash)."""
-        last = self.con.execute("SELECT seq, hash FROM audit.log ORDER BY seq DESC LIMIT 1").fetchone()
+        last = self.con.execute(
+            "SELECT seq, hash FROM audit.log ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, _GENESIS)
         at = _now()
         body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
@@ -230,11 +247,20 @@ _QUARANTINE_ARROW = pa.schema(
 )
 
 
-def audit_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str,
-               run_id: str | None, detail: str) -> str:
+def audit_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    run_id: str | None,
+    detail: str,
+) -> str:
     """SHA-256 over the previous hash and the row's fields, so a rewritten row breaks the chain."""
-    text = "\x1f".join([prev_hash, str(seq), at.isoformat(), actor, action, subject,
-                        run_id or "", detail])
+    text = "\x1f".join(
+        [prev_hash, str(seq), at.isoformat(), actor, action, subject, run_id or "", detail]
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -242,7 +268,7 @@ def verify_audit_chain(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
     """Recompute the chain; returns its head, or raises naming the first broken row."""
     prev, seq = _GENESIS, 0
     rows = con.execute(
-        "SELECT seq, at, actor, action, subject, run_id, detail, prev_hash, hash FROM audit.log "
+        "SELECT seq, logged_at, actor, action, subject, run_id, detail, prev_hash, hash FROM audit.log "
         "ORDER BY seq"
     ).fetchall()
     for row_seq, at, actor, action, subject, run_id, detail, prev_hash, digest in rows:
@@ -267,19 +293,21 @@ def transaction(
 
 def watermark(con: duckdb.DuckDBPyConnection, source: str) -> datetime | None:
     """The end of the source's last committed window, or None before its first landing."""
-    (end,) = con.execute("SELECT max(window_end) FROM meta.windows WHERE source = ?", [source]).fetchone()
+    (end,) = con.execute(
+        "SELECT max(window_end) FROM meta.windows WHERE source = ?", [source]
+    ).fetchone()
     return end
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    (snap,) = con.execute("SELECT id FROM current_snapshot(current_database())").fetchone()
+    (snap,) = con.execute(f"SELECT * FROM {_db(con)}.current_snapshot()").fetchone()
     return snap
 
 
 def run_snapshots(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[dict]:
     """The run→snapshot map: every commit made by a run, oldest first."""
     rows = con.execute(
-        "SELECT snapshot_id, snapshot_time, commit_extra_info FROM ducklake_snapshots(current_database()) "
+        f"SELECT snapshot_id, snapshot_time, commit_extra_info FROM {_db(con)}.snapshots() "
         "WHERE commit_extra_info IS NOT NULL ORDER BY snapshot_id"
     ).fetchall()
     out = []
@@ -304,11 +332,19 @@ def accounting_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict
 def cleanup(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Remove data files the catalog does not know (left by a killed writer) and files of expired
     snapshots. Call it under the store's lock (`open_store` holds it). Returns what was removed."""
-    db = con.execute("SELECT current_database()").fetchone()[0]
-    removed = [r[0] for r in con.execute(
-        "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [db]).fetchall()]
-    removed += [r[0] for r in con.execute(
-        "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [db]).fetchall()]
+    db = _db(con)
+    removed = [
+        r[0]
+        for r in con.execute(
+            "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [db]
+        ).fetchall()
+    ]
+    removed += [
+        r[0]
+        for r in con.execute(
+            "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [db]
+        ).fetchall()
+    ]
     return removed
 
 
@@ -318,8 +354,10 @@ def catalog_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
     Read from the DuckLake 1.0 metadata tables (a public spec): a relative file path hangs below its
     table's path, below its schema's path, below the data path.
     """
-    meta = f"__ducklake_metadata_{con.execute('SELECT current_database()').fetchone()[0]}"
-    (root,) = con.execute(f"SELECT value FROM {meta}.ducklake_metadata WHERE key = 'data_path'").fetchone()
+    meta = f"__ducklake_metadata_{_db(con)}"
+    (root,) = con.execute(
+        f"SELECT value FROM {meta}.ducklake_metadata WHERE key = 'data_path'"
+    ).fetchone()
     files = set()
     for kind in ("ducklake_data_file", "ducklake_delete_file"):
         rows = con.execute(

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from onetable.warehouse.extensions import STORE_EXTENSIONS, connect_offline
+from onetable.warehouse.extensions import STORE_EXTENSIONS, connect_offline, extension_dir
 from onetable.warehouse.ledger import ensure_layout
 
 KEY_ENV = "ONETABLE_STORE_KEY"
@@ -76,7 +76,7 @@ class StoreSettings:
 
     @property
     def extension_dir(self) -> Path:
-        return self.state_dir / "duckdb_extensions"
+        return extension_dir(self.state_dir)
 
     @property
     def temp_dir(self) -> Path:
@@ -146,7 +146,9 @@ def _attach(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
                 f"{KEY_ENV} is not the key this store was made with ({settings.catalog_path})"
             ) from None
         if "without a key" in text:
-            raise StoreKeyError(f"the store {settings.catalog_path} is encrypted; set {KEY_ENV}")
+            raise StoreKeyError(
+                f"the store {settings.catalog_path} is encrypted; set {KEY_ENV}"
+            ) from None
         raise StoreError(f"cannot open the store {settings.catalog_path}: {text}") from None
 
 
@@ -162,7 +164,7 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     with store_lock(settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
-        con = connect_offline(settings.extension_dir, STORE_EXTENSIONS)
+        con = connect_offline(settings.state_dir, STORE_EXTENSIONS)
         try:
             con.execute(f"SET temp_directory = '{settings.temp_dir}'")
             con.execute("SET temp_file_encryption = true")

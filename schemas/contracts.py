@@ -1,0 +1,376 @@
+"""The contracts as data: YAML files loaded into typed models (DESIGN.md, "Contracts").
+
+A contracts folder holds `classification.yaml` (levels and their default masking),
+`divisions.yaml` (the division registry's file, edition and reference date), `entities/*.yaml`
+(canonical entities, each column with its type, rule, category and level) and `sources/*.yaml`
+(one file per department source: where it is, its record key, how to read it and how its columns
+map to an entity). A new source is a new file. Every error names the file, the key and what is
+expected, so a data engineer can fix the YAML without reading this code.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SHIPPED = Path(str(resources.files("onetable.schemas")))
+HISTORY_COLUMNS = ("valid_from", "valid_to", "recorded_at")
+_NAME = r"^[a-z][a-z0-9_]*$"
+M = TypeVar("M", bound=BaseModel)
+
+
+class ContractError(ValueError):
+    """A contract file is missing, unreadable or does not match its format."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- classification (分类分级) ----------------------------------------------------------------
+
+
+class Level(_Strict):
+    """One classification level: GB/T 43697-2024 grades, with personal information split (PIPL)."""
+
+    id: Annotated[str, Field(pattern=_NAME)]
+    name_zh: str
+    rank: int = Field(ge=1, description="higher is more protected; a dataset takes its max")
+    mask: Literal["none", "partial", "pseudonym", "generalize", "drop"]
+    description: str = ""
+
+
+class Classification(_Strict):
+    levels: list[Level]
+    categories: list[str]
+
+    @field_validator("levels")
+    @classmethod
+    def _unique_ranks(cls, levels: list[Level]) -> list[Level]:
+        if len({lv.id for lv in levels}) != len(levels) or len({lv.rank for lv in levels}) != len(
+            levels
+        ):
+            raise ValueError("level ids and ranks must be unique")
+        return levels
+
+    def level(self, level_id: str) -> Level:
+        return next(lv for lv in self.levels if lv.id == level_id)
+
+
+# --- canonical entities -----------------------------------------------------------------------
+
+
+class Rule(_Strict):
+    """At most one kind of check on a column's values."""
+
+    regex: str | None = None
+    values: list[str] | None = None
+    min: float | date | None = None
+    max: float | date | None = None
+    checksum: Literal["cn_id_number", "credit_code"] | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Column(_Strict):
+    type: Literal["string", "integer", "decimal", "boolean", "date", "timestamp"]
+    required: bool = False
+    rule: Rule | None = None
+    category: str
+    level: str
+    personal: Literal["id_number", "name", "phone", "address", "birth_date", "other"] | None = None
+    description_zh: str = ""
+
+
+class Entity(_Strict):
+    """A canonical entity. With `history`, every row is a business-time interval: valid_from,
+    valid_to (exclusive, null while open) and recorded_at are added to its columns."""
+
+    entity: Annotated[str, Field(pattern=_NAME)]
+    name_zh: str
+    key: list[str]
+    history: bool = True
+    columns: dict[str, Column]
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, columns: dict[str, Column]) -> dict[str, Column]:
+        for name in columns:
+            if not re.match(_NAME, name):
+                raise ValueError(f"column name {name!r} must be lower_snake_case ASCII")
+            if name in HISTORY_COLUMNS:
+                raise ValueError(f"{name!r} is added by `history: true`; do not declare it")
+        return columns
+
+    @model_validator(mode="after")
+    def _key_columns_exist(self) -> Entity:
+        missing = [k for k in self.key if k not in self.columns]
+        if missing:
+            raise ValueError(f"key column(s) {missing} are not among the columns")
+        return self
+
+    def all_columns(self) -> dict[str, Column]:
+        """The declared columns plus the business-time columns of a history."""
+        if not self.history:
+            return dict(self.columns)
+        time = {"category": "元数据", "level": "internal"}
+        return {
+            **self.columns,
+            "valid_from": Column(type="date", required=True, **time),
+            "valid_to": Column(type="date", **time),
+            "recorded_at": Column(type="timestamp", required=True, **time),
+        }
+
+
+# --- source mappings --------------------------------------------------------------------------
+
+
+class SqlLocation(_Strict):
+    kind: Literal["sql"]
+    conn_id: Annotated[str, Field(pattern=_NAME)]  # credentials come from AIRFLOW_CONN_<ID>
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlLocation:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+class FileLocation(_Strict):
+    kind: Literal["file"]
+    path: str  # a file, a glob or a drop folder; relative paths are relative to the data root
+    format: Literal["csv", "xlsx", "json", "jsonl"]
+    encoding: str | None = None  # detected when absent
+    sheet: str | None = None
+
+
+class HttpLocation(_Strict):
+    kind: Literal["http"]
+    url: str
+    conn_id: Annotated[str, Field(pattern=_NAME)] | None = None
+    pagination: Literal["page", "offset", "cursor"] = "page"
+
+
+class RecordKey(_Strict):
+    """The department's own key, or a hash of named identity columns when it has none (then a
+    typo fixed in those columns reads as a delete plus an insert)."""
+
+    column: str | None = None
+    hash_of: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RecordKey:
+        if (self.column is None) == (self.hash_of is None):
+            raise ValueError("give exactly one of `column` or `hash_of`")
+        return self
+
+    def source_columns(self) -> list[str]:
+        return [self.column] if self.column else list(self.hash_of or [])
+
+
+class ReadMode(_Strict):
+    """Incremental by a cursor column over [start, end) windows, or a full snapshot diffed."""
+
+    mode: Literal["cursor", "snapshot"]
+    cursor: str | None = None
+    overlap: str = "1 day"
+
+    @model_validator(mode="after")
+    def _cursor_given(self) -> ReadMode:
+        if self.mode == "cursor" and not self.cursor:
+            raise ValueError("mode `cursor` needs `cursor: <column>`")
+        if self.mode == "snapshot" and self.cursor:
+            raise ValueError("mode `snapshot` takes no `cursor`")
+        return self
+
+
+class Deleted(_Strict):
+    """A status column whose values end a record (注销, 迁出)."""
+
+    column: str
+    values: list[str] = Field(min_length=1)
+
+
+class Mapping(_Strict):
+    to: str
+    convert: Literal[
+        "text", "id_number", "credit_code", "name", "date", "phone", "integer", "code"
+    ] = "text"
+    formats: list[str] = []  # for `date`: the formats this department writes, tried in order
+    values: dict[str, str] = {}  # for `code`: department value -> canonical value
+
+
+class Source(_Strict):
+    source: Annotated[str, Field(pattern=_NAME)]
+    department: str
+    name_zh: str
+    entity: str
+    location: Annotated[SqlLocation | FileLocation | HttpLocation, Field(discriminator="kind")]
+    record_key: RecordKey
+    read: ReadMode
+    deleted: Deleted | None = None
+    required: list[str] = []  # source columns whose absence fails the source (schema drift)
+    columns: dict[str, Mapping]
+
+
+# --- division registry ------------------------------------------------------------------------
+
+
+class Divisions(_Strict):
+    """Where the division registry is, which edition it is, and whether its codes are real."""
+
+    path: str
+    edition: str
+    reference_date: date
+    synthetic: bool = False
+    notes: str = ""
+
+    def resolve(self, root: Path) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else root / path
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+class Contracts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    classification: Classification
+    divisions: Divisions
+    entities: dict[str, Entity]
+    sources: dict[str, Source]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise ContractError(
+            f"{path}:{line} not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+
+
+def _parse(model: type[M], path: Path) -> M:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ContractError(
+            f"{path}: expected a mapping of keys at the top, got {type(data).__name__}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            key = ".".join(str(p) for p in err["loc"]) or "(top)"
+            got = (
+                f" (got {err['input']!r})"
+                if err["type"] != "missing" and _short(err["input"])
+                else ""
+            )
+            lines.append(f"{path}: {key}: {err['msg']}{got}")
+        raise ContractError("\n".join(lines)) from None
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and len(str(value)) <= 60
+
+
+def _cross_check(contracts: Contracts) -> None:
+    root = contracts.root
+    levels = {lv.id for lv in contracts.classification.levels}
+    categories = set(contracts.classification.categories)
+    problems = []
+    for name, entity in contracts.entities.items():
+        where = root / "entities" / f"{name}.yaml"
+        for col_name, col in entity.columns.items():
+            if col.level not in levels:
+                problems.append(
+                    f"{where}: columns.{col_name}.level: {col.level!r} is not a level of "
+                    f"classification.yaml (one of {', '.join(sorted(levels))})"
+                )
+            if col.category not in categories:
+                problems.append(
+                    f"{where}: columns.{col_name}.category: {col.category!r} is not a category of "
+                    f"classification.yaml (one of {', '.join(contracts.classification.categories)})"
+                )
+    for name, source in contracts.sources.items():
+        where = root / "sources" / f"{name}.yaml"
+        entity = contracts.entities.get(source.entity)
+        if entity is None:
+            problems.append(
+                f"{where}: entity: {source.entity!r} is not an entity in entities/ "
+                f"(one of {', '.join(sorted(contracts.entities))})"
+            )
+            continue
+        for src_col, mapping in source.columns.items():
+            if mapping.to not in entity.columns:
+                problems.append(
+                    f"{where}: columns.{src_col}.to: {mapping.to!r} is not a column of entity "
+                    f"{entity.entity!r}"
+                )
+    if not contracts.divisions.resolve(root).exists():
+        problems.append(
+            f"{root / 'divisions.yaml'}: path: {contracts.divisions.path!r} does not exist"
+        )
+    if problems:
+        raise ContractError("\n".join(problems))
+
+
+def _load_folder(model: type[M], folder: Path, name_key: str) -> dict[str, M]:
+    out: dict[str, M] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        item = _parse(model, path)
+        name = getattr(item, name_key)
+        if name != path.stem:
+            raise ContractError(
+                f"{path}: {name_key}: {name!r} must equal the file name {path.stem!r}"
+            )
+        out[name] = item
+    return out
+
+
+def load_contracts(root: Path | None = None, sources_dir: Path | None = None) -> Contracts:
+    """Load and cross-check a contracts folder (default: the one shipped in `onetable.schemas`).
+
+    `sources_dir` points at a deployment's own source mappings instead of `<root>/sources`.
+    """
+    root = Path(root) if root else SHIPPED
+    if not root.is_dir():
+        raise ContractError(f"{root}: contracts folder not found")
+    contracts = Contracts(
+        root=root,
+        classification=_parse(Classification, root / "classification.yaml"),
+        divisions=_parse(Divisions, root / "divisions.yaml"),
+        entities=_load_folder(Entity, root / "entities", "entity"),
+        sources=_load_folder(
+            Source, Path(sources_dir) if sources_dir else root / "sources", "source"
+        ),
+    )
+    _cross_check(contracts)
+    return contracts

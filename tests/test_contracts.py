@@ -1,0 +1,144 @@
+"""Contracts load into typed models; every error names the file, the key and what is expected."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from onetable.schemas.contracts import SHIPPED, ContractError, load_contracts
+
+FIXTURES = Path(__file__).parent / "fixtures" / "contracts"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A writable copy of the shipped contracts with the example source mapping."""
+    dest = tmp_path / "contracts"
+    shutil.copytree(SHIPPED, dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(FIXTURES / "sources", dest / "sources")
+    return dest
+
+
+def test_shipped_contracts_load():
+    contracts = load_contracts()
+    assert set(contracts.entities) == {
+        "person", "registered_household", "living_household", "address", "house", "unit",
+        "group_membership", "key_place", "rental",
+    }  # fmt: skip
+    person = contracts.entities["person"]
+    assert person.columns["id_number"].rule.checksum == "cn_id_number"
+    assert person.columns["id_number"].level == "sensitive_personal"
+    assert list(person.all_columns())[-3:] == ["valid_from", "valid_to", "recorded_at"]
+    assert contracts.divisions.resolve(contracts.root).exists()
+    assert not contracts.divisions.synthetic
+
+
+def test_every_column_has_a_known_category_and_level():
+    contracts = load_contracts()
+    levels = {lv.id for lv in contracts.classification.levels}
+    for entity in contracts.entities.values():
+        for column in entity.all_columns().values():
+            assert column.level in levels
+            assert column.category in contracts.classification.categories
+
+
+def test_example_source_mapping(root):
+    source = load_contracts(root).sources["civil_affairs"]
+    assert source.record_key.column == "救助编号"
+    assert source.location.kind == "file" and source.location.encoding == "gb18030"
+    assert source.deleted.values == ["注销", "停保"]
+
+
+def _expect(root: Path, *fragments: str) -> str:
+    with pytest.raises(ContractError) as info:
+        load_contracts(root)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_unknown_level_names_file_key_and_choices(root):
+    _edit(root / "entities/person.yaml", "category: 人口, level: personal, personal: name",
+          "category: 人口, level: secret, personal: name")  # fmt: skip
+    _expect(root, "entities/person.yaml", "columns.name.level", "'secret'", "sensitive_personal")
+
+
+def test_wrong_type_names_the_key(root):
+    _edit(root / "entities/unit.yaml", "credit_code: {type: string", "credit_code: {type: text")
+    _expect(root, "entities/unit.yaml", "columns.credit_code.type", "'string'")
+
+
+def test_unknown_key_is_refused(root):
+    _edit(root / "entities/house.yaml", "key: [house_id]", "key: [house_id]\nprimary: true")
+    _expect(root, "entities/house.yaml", "primary", "Extra inputs are not permitted")
+
+
+def test_bad_yaml_names_the_line(root):
+    (root / "entities/house.yaml").write_text("entity: house\ncolumns: [a\n", encoding="utf-8")
+    _expect(root, "entities/house.yaml", "line 3", "not valid YAML")
+
+
+def test_entity_name_must_match_file(root):
+    _edit(root / "entities/house.yaml", "entity: house", "entity: houses")
+    _expect(root, "entities/house.yaml", "must equal the file name 'house'")
+
+
+def test_key_column_must_exist(root):
+    _edit(root / "entities/house.yaml", "key: [house_id]", "key: [house_no]")
+    _expect(root, "entities/house.yaml", "key column(s) ['house_no']")
+
+
+def test_source_maps_to_unknown_entity_column(root):
+    _edit(root / "sources/civil_affairs.yaml", "{to: reference_number}", "{to: assistance_no}")
+    _expect(root, "sources/civil_affairs.yaml", "columns.救助编号.to", "'assistance_no'",
+            "'group_membership'")  # fmt: skip
+
+
+def test_source_record_key_needs_exactly_one_form(root):
+    _edit(root / "sources/civil_affairs.yaml", "{column: 救助编号}",
+          "{column: 救助编号, hash_of: [姓名, 身份证号]}")  # fmt: skip
+    _expect(
+        root, "sources/civil_affairs.yaml", "record_key", "exactly one of `column` or `hash_of`"
+    )
+
+
+def test_cursor_mode_needs_a_cursor(root):
+    _edit(root / "sources/civil_affairs.yaml", "{mode: snapshot}", "{mode: cursor}")
+    _expect(root, "sources/civil_affairs.yaml", "read", "needs `cursor: <column>`")
+
+
+def test_unknown_location_kind(root):
+    _edit(root / "sources/civil_affairs.yaml", "kind: file", "kind: ftp")
+    _expect(root, "sources/civil_affairs.yaml", "location", "'ftp'")
+
+
+def test_missing_division_file(root):
+    _edit(root / "divisions.yaml", "reference/jiangsu_divisions.csv", "reference/nowhere.csv")
+    _expect(root, "divisions.yaml", "path", "does not exist")
+
+
+def test_missing_classification_file(root):
+    (root / "classification.yaml").unlink()
+    _expect(root, "classification.yaml", "file not found")
+
+
+def test_not_a_mapping(root):
+    (root / "divisions.yaml").write_text("- a\n- b\n", encoding="utf-8")
+    _expect(root, "divisions.yaml", "expected a mapping")
+
+
+def test_several_problems_are_reported_together(root):
+    _edit(
+        root / "entities/person.yaml", "level: personal, personal: name", "level: x, personal: name"
+    )
+    _edit(root / "entities/person.yaml", "category: 人口, level: personal, personal: phone",
+          "category: 电话, level: personal, personal: phone")  # fmt: skip
+    message = _expect(root, "columns.name.level", "columns.phone.category")
+    assert len(message.splitlines()) == 2

@@ -1,0 +1,36 @@
+"""Display masking (展示脱敏) of personal values, by the common conventions of domain.md §4.4.
+
+Used wherever a personal value could otherwise reach a person: logs, error messages, reports of
+where personal data was found, and masked extracts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Kind = Literal["id_number", "phone", "name", "address", "other"]
+
+
+def mask(value: str, kind: Kind) -> str:
+    """Mask one value: ID numbers keep the first 6 and last 4 (the birth date is hidden), phones
+    the first 3 and last 4, names the first character (the surname), addresses the first 6
+    characters (about the township), anything else only its length."""
+    if not value:
+        return value
+    if kind == "id_number":
+        return (
+            value[:6] + "*" * max(len(value) - 10, 0) + value[-4:]
+            if len(value) > 10
+            else "*" * len(value)
+        )
+    if kind == "phone":
+        return (
+            value[:3] + "*" * max(len(value) - 7, 0) + value[-4:]
+            if len(value) > 7
+            else "*" * len(value)
+        )
+    if kind == "name":
+        return value[0] + "*" * (len(value) - 1)
+    if kind == "address":
+        return value[:6] + "…" if len(value) > 6 else "*" * len(value)
+    return f"<{len(value)} characters>"
