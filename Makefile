@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install services lint
+test: services install lint
 	$(BIN)/pytest
 
 demo: install
