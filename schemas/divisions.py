@@ -1,0 +1,65 @@
+"""The division registry (区划): names and codes of 市—县—乡镇—村, loaded from the file that
+`divisions.yaml` names, checked row by row.
+
+Codes follow 统计用区划代码: 6-digit county, 9-digit township, 12-digit village. A township without
+a code is unique by (county_code, name); a village row may have no code (the shipped Jiangsu tree
+gives names only), while a deployment's own registry, or the demo's synthetic one, gives them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from onetable.schemas.contracts import ContractError, Contracts
+
+COLUMNS = ["level", "code", "name", "county_code", "parent_code", "parent_name"]
+CODE_LENGTH = {"city": 6, "county": 6, "township": 9, "village": 12}
+
+
+def load_divisions(path: Path) -> pd.DataFrame:
+    """Read a registry CSV (UTF-8, the columns of COLUMNS, all text); errors name the row and field."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ContractError(f"{path}: cannot read the division registry: {exc}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ContractError(f"{path}: missing column(s) {missing}; expected {COLUMNS}")
+    problems = []
+    for line, row in zip(frame.index + 2, frame.itertuples(index=False), strict=True):
+        if row.level not in CODE_LENGTH:
+            problems.append(
+                f"{path}: row {line}: level: {row.level!r} is not one of {list(CODE_LENGTH)}"
+            )
+        elif row.code and not (
+            row.code.isascii() and row.code.isdigit() and len(row.code) == CODE_LENGTH[row.level]
+        ):
+            problems.append(
+                f"{path}: row {line}: code: a {row.level} code is {CODE_LENGTH[row.level]} digits, got {row.code!r}"
+            )
+        if not row.name:
+            problems.append(f"{path}: row {line}: name: empty")
+    if problems:
+        raise ContractError(
+            "\n".join(problems[:20])
+            + (f"\n… {len(problems) - 20} more" if len(problems) > 20 else "")
+        )
+    return frame[COLUMNS]
+
+
+def registry(contracts: Contracts) -> pd.DataFrame:
+    """The registry the contracts name."""
+    return load_divisions(contracts.divisions.resolve(contracts.root))
+
+
+def name_of(divisions: pd.DataFrame, code: str) -> str | None:
+    """The name of a division by code, or None for an unknown (perhaps abolished) code."""
+    hit = divisions.loc[divisions["code"] == code, "name"]
+    return hit.iloc[0] if len(hit) else None
+
+
+def children(divisions: pd.DataFrame, parent_code: str, level: str) -> pd.DataFrame:
+    """The divisions of `level` directly under `parent_code`."""
+    return divisions[(divisions["level"] == level) & (divisions["parent_code"] == parent_code)]
