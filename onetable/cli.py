@@ -90,11 +90,10 @@ def cmd_accounting(args: argparse.Namespace) -> int:
 
     with open_store(_settings()) as con:
         rows = accounting_summary(con, args.run)
-    table = Table("stage", "source", "read", "kept", "quarantined", title=f"run {args.run}")
+    counts = ("read", "kept", "quarantined", "unchanged")
+    table = Table("stage", "source", *counts, title=f"run {args.run}")
     for r in rows:
-        table.add_row(
-            r["stage"], r["source"], str(r["read"]), str(r["kept"]), str(r["quarantined"])
-        )
+        table.add_row(r["stage"], r["source"], *(str(r[k]) for k in counts))
     console.print(table)
     return 0
 

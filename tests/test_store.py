@@ -185,7 +185,10 @@ def test_a_failed_transaction_leaves_no_trace(store_settings):
     with open_store(store_settings) as con:
         before = current_snapshot(con)
         with (
-            pytest.raises(AccountingError, match="3 rows read but 1 kept \\+ 1 quarantined"),
+            pytest.raises(
+                AccountingError,
+                match="3 rows read but 1 kept \\+ 1 quarantined \\+ 0 unchanged = 2",
+            ),
             transaction(con, run_id="bad", stage="extract") as tx,
         ):
             con.execute("CREATE TABLE landing.x AS SELECT 1 AS v")
@@ -212,7 +215,14 @@ def test_windows_watermarks_lineage_and_accounting(store_settings):
         assert watermark(con, "registry") == mar
         assert watermark(con, "health") is None
         assert accounting_summary(con, "r1") == [
-            {"stage": "extract", "source": "registry", "read": 10, "kept": 9, "quarantined": 1}
+            {
+                "stage": "extract",
+                "source": "registry",
+                "read": 10,
+                "kept": 9,
+                "quarantined": 1,
+                "unchanged": 0,
+            }
         ]
         assert con.execute("SELECT source, version FROM meta.lineage").fetchall() == [
             ("registry", 2)

@@ -34,7 +34,12 @@ _TABLES = {
     "meta.accounting": """
         run_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, source VARCHAR NOT NULL,
         window_start TIMESTAMP, window_end TIMESTAMP, rows_read BIGINT NOT NULL,
-        rows_kept BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL, recorded_at TIMESTAMP NOT NULL""",
+        rows_kept BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+        rows_unchanged BIGINT NOT NULL, recorded_at TIMESTAMP NOT NULL""",
+    "meta.files": """
+        source VARCHAR NOT NULL, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, size BIGINT NOT NULL,
+        window_end TIMESTAMP NOT NULL, version INTEGER NOT NULL, run_id VARCHAR NOT NULL,
+        landed_at TIMESTAMP NOT NULL""",
     "quarantine.rows": """
         run_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, source VARCHAR NOT NULL,
         window_start TIMESTAMP, window_end TIMESTAMP, location VARCHAR, sheet VARCHAR,
@@ -168,17 +173,20 @@ class Transaction:
         read: int,
         kept: int,
         quarantined: int,
+        unchanged: int = 0,
         window_start: datetime | None = None,
         window_end: datetime | None = None,
     ) -> None:
-        """Record row counts; refuses counts that would lose a row."""
-        if read != kept + quarantined:
+        """Record row counts; refuses counts that would lose a row. `unchanged` counts rows read
+        again that are already in the store as they are (an overlap, an unchanged snapshot row)."""
+        if read != kept + quarantined + unchanged:
             raise AccountingError(
                 f"{self.stage} of source {source!r}: {read} rows read but {kept} kept + "
-                f"{quarantined} quarantined = {kept + quarantined}"
+                f"{quarantined} quarantined + {unchanged} unchanged = "
+                f"{kept + quarantined + unchanged}"
             )
         self.con.execute(
-            "INSERT INTO meta.accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 self.run_id,
                 self.stage,
@@ -188,6 +196,7 @@ class Transaction:
                 read,
                 kept,
                 quarantined,
+                unchanged,
                 _now(),
             ],
         )
@@ -321,11 +330,12 @@ def run_snapshots(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> 
 def accounting_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
     """Per stage and source: rows read, kept and quarantined in one run."""
     rows = con.execute(
-        "SELECT stage, source, sum(rows_read), sum(rows_kept), sum(rows_quarantined) "
-        "FROM meta.accounting WHERE run_id = ? GROUP BY stage, source ORDER BY stage, source",
+        "SELECT stage, source, sum(rows_read), sum(rows_kept), sum(rows_quarantined), "
+        "sum(rows_unchanged) FROM meta.accounting WHERE run_id = ? GROUP BY stage, source "
+        "ORDER BY stage, source",
         [run_id],
     ).fetchall()
-    keys = ("stage", "source", "read", "kept", "quarantined")
+    keys = ("stage", "source", "read", "kept", "quarantined", "unchanged")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
