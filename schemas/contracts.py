@@ -11,7 +11,7 @@ expected, so a data engineer can fix the YAML without reading this code.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -144,6 +144,8 @@ class SqlLocation(_Strict):
     conn_id: Annotated[str, Field(pattern=_NAME)]  # credentials come from AIRFLOW_CONN_<ID>
     table: str | None = None
     query: str | None = None
+    retries: int = Field(default=3, ge=0)  # attempts to connect beyond the first
+    backoff_s: float = Field(default=1.0, ge=0)  # doubled after each failed attempt
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlLocation:
@@ -153,18 +155,47 @@ class SqlLocation(_Strict):
 
 
 class FileLocation(_Strict):
+    """Files in a folder: a department share read in place, or a drop folder emptied after landing.
+
+    Each file is extracted once (by checksum) as its own window, in the order of the date in its
+    name (`20260131` or `2026-01-31`; the file's modification time when the name has none).
+    """
+
     kind: Literal["file"]
-    path: str  # a file, a glob or a drop folder; relative paths are relative to the data root
+    path: str  # a glob below the data root, e.g. civil_affairs/*.csv
     format: Literal["csv", "xlsx", "json", "jsonl"]
-    encoding: str | None = None  # detected when absent
-    sheet: str | None = None
+    encoding: str | None = None  # csv: detected when absent (UTF-8, UTF-8 with BOM, else GB18030)
+    delimiter: str | None = None  # csv: sniffed when absent
+    sheet: str | None = None  # xlsx: one sheet; every sheet with a matching header when absent
+    records: str | None = None  # json: dotted key of the record list in an object document
+    after_landing: Literal["keep", "move", "delete"] = "keep"  # a drop folder: move or delete
+    archive: str | None = None  # with `move`: the folder (below the data root) landed files go to
+
+    @model_validator(mode="after")
+    def _archive_with_move(self) -> FileLocation:
+        if (self.after_landing == "move") != (self.archive is not None):
+            raise ValueError("`archive` is needed with `after_landing: move`, and only then")
+        return self
 
 
 class HttpLocation(_Strict):
+    """A paged JSON API of the data-exchange platform."""
+
     kind: Literal["http"]
     url: str
-    conn_id: Annotated[str, Field(pattern=_NAME)] | None = None
+    conn_id: Annotated[str, Field(pattern=_NAME)] | None = None  # a bearer token in its password
     pagination: Literal["page", "offset", "cursor"] = "page"
+    page_size: int = Field(default=500, ge=1)
+    items: str = "items"  # dotted key of the record list in a page
+    next_cursor: str = "next_cursor"  # cursor pagination: dotted key of the next cursor
+    page_param: str = "page"
+    size_param: str = "size"
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    since_param: str | None = None  # cursor mode: the window's start, ISO 8601
+    until_param: str | None = None  # cursor mode: the window's end
+    timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=4, ge=0)
 
 
 class RecordKey(_Strict):
@@ -189,7 +220,19 @@ class ReadMode(_Strict):
 
     mode: Literal["cursor", "snapshot"]
     cursor: str | None = None
-    overlap: str = "1 day"
+    overlap: timedelta = timedelta(days=1)
+
+    @field_validator("overlap", mode="before")
+    @classmethod
+    def _parse_overlap(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+)\s*(second|minute|hour|day)s?\s*", value)
+            if not match:
+                raise ValueError(
+                    "write the overlap as a number and a unit, e.g. `1 day`, `6 hours`"
+                )
+            return timedelta(**{match[2] + "s": int(match[1])})
+        return value
 
     @model_validator(mode="after")
     def _cursor_given(self) -> ReadMode:

@@ -157,6 +157,14 @@ class Transaction:
         )
         return version
 
+    def record_file(self, source: str, path: str, sha256: str, size: int, window_end: datetime,
+                    version: int) -> None:  # fmt: skip
+        """Record a landed file by checksum, so the same file dropped again is not landed twice."""
+        self.con.execute(
+            "INSERT INTO meta.files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [source, path, sha256, size, window_end, version, self.run_id, _now()],
+        )
+
     def record_lineage(
         self, source: str, window_start: datetime | None, window_end: datetime, version: int
     ) -> None:

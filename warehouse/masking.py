@@ -6,6 +6,7 @@ where personal data was found, and masked extracts.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Kind = Literal["id_number", "phone", "name", "address", "other"]
@@ -34,3 +35,15 @@ def mask(value: str, kind: Kind) -> str:
     if kind == "address":
         return value[:6] + "…" if len(value) > 6 else "*" * len(value)
     return f"<{len(value)} characters>"
+
+
+_LONG_NUMBER = re.compile(r"[0-9０-９]{6,}[0-9０-９Xx]*")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff·]{2,}")
+
+
+def scrub(message: str) -> str:
+    """Mask what may be personal in a message we did not write (a driver's or a library's error):
+    runs of six or more digits (ID numbers, phones) and runs of Chinese characters (names,
+    addresses). Used before such a message reaches a log or an exception."""
+    message = _LONG_NUMBER.sub(lambda m: mask(m.group(), "phone"), message)
+    return _CJK_RUN.sub(lambda m: m.group()[0] + "*" * (len(m.group()) - 1), message)

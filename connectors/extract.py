@@ -1,0 +1,208 @@
+"""Extraction: for each configured source, read its next window through the connector its YAML
+names and land it, committing the rows, the quarantine, the counts and the watermark together.
+
+A source that fails (unreachable, malformed, a required column missing) is reported and the others
+go on; nothing of its window is committed, so the next run extracts it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from onetable.connectors import connections
+from onetable.connectors.files import read_csv, read_json, read_jsonl, read_xlsx
+from onetable.connectors.http import read_http
+from onetable.connectors.landing import Manifest, Window, land_window
+from onetable.connectors.reading import Chunk, ConnectorError
+from onetable.connectors.sql import read_sql
+from onetable.schemas.contracts import Contracts, FileLocation, Source
+from onetable.warehouse.ledger import transaction, watermark
+from onetable.warehouse.masking import scrub
+from onetable.warehouse.store import StoreSettings, open_store
+
+STAGE = "extract"
+_NAME_DATE = re.compile(r"(20\d\d|19\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])")
+
+
+@dataclass
+class Outcome:
+    """One source's result in a run: the windows it landed, or why it failed or had nothing new."""
+
+    source: str
+    manifests: list[Manifest] = field(default_factory=list)
+    error: str | None = None
+    note: str | None = None
+
+
+def _expected(source: Source) -> list[str]:
+    """Source columns a header must show: the required ones, else every mapped one."""
+    return list(source.required) or list(source.columns) + source.record_key.source_columns()
+
+
+def _committed_window(con, source: str, end: datetime) -> Window | None:
+    row = con.execute(
+        "SELECT window_start FROM meta.windows WHERE source = ? AND window_end = ? LIMIT 1",
+        [source, end],
+    ).fetchone()
+    return Window(row[0], end) if row else None
+
+
+def extract_source(
+    settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
+    data_root: Path | None = None, force: bool = False, environ: Mapping[str, str] = os.environ,
+) -> Outcome:  # fmt: skip
+    """Extract every window of one source that ends by `end` and is not yet committed (with
+    `force`, extract the committed window ending at `end` again, as a new version)."""
+    if isinstance(source.location, FileLocation):
+        if data_root is None:
+            raise ConnectorError(f"source {source.source}: a file source needs a data root")
+        return _extract_files(settings, source, mapping_file, end=end, run_id=run_id,
+                              data_root=data_root, force=force)  # fmt: skip
+    with open_store(settings) as con:
+        last = watermark(con, source.source)
+        if force:
+            window = _committed_window(con, source.source, end)
+            if window is None:
+                return Outcome(
+                    source.source, note=f"no committed window ends at {end:%Y-%m-%d %H:%M}"
+                )
+        elif last is not None and end <= last:
+            return Outcome(source.source, note=f"already extracted up to {last:%Y-%m-%d %H:%M}")
+        else:
+            window = Window(last, end)
+        with transaction(con, run_id=run_id, stage=STAGE) as tx:
+            manifest = land_window(
+                con, tx, source, window, _chunks(source, window, environ), mapping_file
+            )
+    return Outcome(source.source, [manifest])
+
+
+def _chunks(source: Source, window: Window, environ: Mapping[str, str]) -> Iterator[Chunk]:
+    location = source.location
+    if location.kind == "sql":
+        return read_sql(connections.sqlalchemy_url(location.conn_id, environ), location,
+                        source=source, window=window, retries=location.retries,
+                        backoff_s=location.backoff_s)  # fmt: skip
+    token = connections.secret(location.conn_id, environ) if location.conn_id else None
+    return read_http(location, source=source, window=window, token=token)
+
+
+def _file_day(path: Path) -> date:
+    """The date a file stands for: the date in its name, else its modification day."""
+    match = _NAME_DATE.search(path.name)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_file(path: Path, location: FileLocation, source: Source) -> Iterator[Chunk]:
+    """The reader the file's format names."""
+    if location.format == "csv":
+        return read_csv(path, source=source.source, expected=_expected(source),
+                        encoding=location.encoding, delimiter=location.delimiter)  # fmt: skip
+    if location.format == "xlsx":
+        return read_xlsx(
+            path, source=source.source, expected=_expected(source), sheet=location.sheet
+        )
+    if location.format == "jsonl":
+        return read_jsonl(path, source=source.source)
+    return read_json(path, source=source.source, records_key=location.records)
+
+
+def _extract_files(
+    settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
+    data_root: Path, force: bool,
+) -> Outcome:  # fmt: skip
+    """Each new file (by checksum) whose day ends by `end` is its own window, in day order."""
+    location: FileLocation = source.location  # type: ignore[assignment]
+    outcome = Outcome(source.source)
+    candidates = sorted(
+        ((_file_day(p), p) for p in data_root.glob(location.path) if p.is_file()),
+        key=lambda item: (item[0], item[1].name),
+    )
+    with open_store(settings) as con:
+        landed = dict(
+            con.execute(
+                "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]
+            ).fetchall()
+        )
+    todo = []
+    for day, path in candidates:
+        window_end = datetime.combine(day + timedelta(days=1), datetime.min.time())
+        if window_end > end:
+            continue
+        digest = _sha256(path)
+        if digest in landed and not (force and landed[digest] == end):
+            continue
+        todo.append((window_end, path, digest))
+    if not todo:
+        outcome.note = "no new file"
+    for window_end, path, digest in todo:
+        with open_store(settings) as con:
+            window = _committed_window(con, source.source, window_end)
+            if window is None:
+                previous = con.execute(
+                    "SELECT max(window_end) FROM meta.windows WHERE source = ? AND window_end < ?",
+                    [source.source, window_end],
+                ).fetchone()[0]
+                window = Window(previous, window_end)
+            with transaction(con, run_id=run_id, stage=STAGE) as tx:
+                manifest = land_window(
+                    con, tx, source, window, read_file(path, location, source), mapping_file
+                )
+                tx.record_file(source.source, str(path), digest, path.stat().st_size, window_end,
+                               manifest.version)  # fmt: skip
+        outcome.manifests.append(manifest)
+        _after_landing(path, location, data_root)
+    return outcome
+
+
+def _after_landing(path: Path, location: FileLocation, data_root: Path) -> None:
+    """A drop folder holds personal data in plain text: empty it once the file is landed."""
+    if location.after_landing == "delete":
+        path.unlink()
+    elif location.after_landing == "move":
+        archive = data_root / (location.archive or "")
+        archive.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, archive / path.name)
+
+
+def extract_all(
+    settings: StoreSettings, contracts: Contracts, *, end: datetime, run_id: str,
+    data_root: Path | None = None, force: bool = False, only: list[str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> list[Outcome]:  # fmt: skip
+    """Extract every configured source (or `only` these); one source's failure stops no other."""
+    outcomes = []
+    for name, source in contracts.sources.items():
+        if only and name not in only:
+            continue
+        mapping_file = contracts.root / "sources" / f"{name}.yaml"
+        try:
+            outcomes.append(extract_source(settings, source, mapping_file, end=end, run_id=run_id,
+                                           data_root=data_root, force=force, environ=environ))  # fmt: skip
+        except ConnectorError as exc:
+            outcomes.append(Outcome(name, error=str(exc)))
+        except Exception as exc:  # a driver's or a library's error: its text may hold a value
+            outcomes.append(
+                Outcome(name, error=f"source {name}: {type(exc).__name__}: {scrub(str(exc))[:300]}")
+            )
+    return outcomes

@@ -1,0 +1,544 @@
+"""Readers for the files departments hand over: CSV in the encodings they really use, XLSX with
+title rows and merged headers, JSON and JSON Lines.
+
+Every row keeps the physical line where its record starts (1-based; for XLSX the sheet and row), so
+a quarantined row can be found in the department's own file. CSV parsing is pyarrow's streaming
+reader (about a million rows a second); the encoding is decoded in Python with bad bytes marked, so
+one bad byte quarantines one row instead of failing the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from onetable.connectors.reading import (
+    LOCATION,
+    ROW,
+    SHEET,
+    Chunk,
+    ConnectorError,
+    as_text,
+    dotted,
+    records_table,
+    text_table,
+)
+from onetable.warehouse.ledger import QuarantineRecord
+
+BATCH_ROWS = 50_000
+_BLOCK = 1 << 20
+_HEAD_BYTES = 64 * 1024
+_HEADER_SEARCH_ROWS = 30
+_BAD = "\ufffd"  # what a byte the encoding cannot decode becomes
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 with BOM, UTF-8, or GB18030 (a superset of GBK and GB2312), in that order."""
+    with path.open("rb") as f:
+        if f.read(3) == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while block := f.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8"
+
+
+class _Utf8Stream(io.RawIOBase):
+    """A byte stream read as UTF-8 (decoded from `encoding`, undecodable bytes as U+FFFD; passed
+    through when already valid UTF-8), noting on the way whether any byte was bad and whether any
+    newline fell inside quotes, so the common clean file needs no per-row checks."""
+
+    def __init__(self, raw: io.BufferedIOBase, encoding: str | None):
+        self._raw = raw
+        self._decoder = (
+            codecs.getincrementaldecoder(encoding)(errors="replace") if encoding else None
+        )
+        self._buffer = b""
+        self._done = False
+        self._quote_parity = 0
+        self.bad_bytes = False
+        self.quoted_newlines = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_block(self) -> bytes:
+        block = self._raw.read(_BLOCK)
+        self._done = not block
+        if self._decoder is None:
+            return block
+        text = self._decoder.decode(block, final=self._done)
+        self.bad_bytes = self.bad_bytes or _BAD in text
+        return text.encode("utf-8")
+
+    def _scan_quotes(self, data: bytes) -> None:
+        if self.quoted_newlines or (b'"' not in data and not self._quote_parity):
+            return
+        arr = np.frombuffer(data, dtype=np.uint8)
+        parity = (np.cumsum(arr == 34) + self._quote_parity) % 2  # 1 inside quotes
+        self.quoted_newlines = bool(parity[arr == 10].any())
+        self._quote_parity = int(parity[-1]) if len(parity) else self._quote_parity
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        while len(self._buffer) < len(target) and not self._done:
+            data = self._next_block()
+            self._scan_quotes(data)
+            self._buffer += data
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _head(path: Path, encoding: str) -> str:
+    with path.open("rb") as f:
+        return codecs.decode(f.read(_HEAD_BYTES), encoding, errors="replace")
+
+
+def _sniff_delimiter(head: str) -> str:
+    sample = "\n".join(head.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _clean_names(raw: Sequence[str | None]) -> list[str]:
+    """Header cells as column names: trimmed, blanks named by position, duplicates numbered."""
+    names: list[str] = []
+    for i, cell in enumerate(raw, start=1):
+        name = (cell or "").strip().lstrip("\ufeff") or f"列{i}"
+        base, n = name, 2
+        while name in names:
+            name, n = f"{base}_{n}", n + 1
+        names.append(name)
+    return names
+
+
+def _find_header(rows: Sequence[Sequence[str | None]], expected: Sequence[str]) -> int | None:
+    """The index of the first row holding any expected column name, or the first non-empty row
+    when nothing is expected."""
+    wanted = {e.strip() for e in expected}
+    for i, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
+        cells = {str(c).strip() for c in row if c not in (None, "")}
+        if (wanted and cells & wanted) or (not wanted and cells):
+            return i
+    return None
+
+
+class _LineCounter:
+    """Physical lines of CSV records, from pyarrow's record numbers of the rows it rejected and
+    the newlines inside the quoted values of the rows it kept."""
+
+    def __init__(self, header_lines: int, header_records: int):
+        self.header_lines = header_lines
+        self.first_record = header_records + 1
+        self.valid_seen = 0
+        self.valid_newlines = 0
+        self.invalid: list[tuple[int, str]] = []  # (pyarrow record number, raw text), in order
+        self.invalid_adjusted = np.empty(0, dtype=np.int64)
+        self.invalid_extra = np.zeros(1, dtype=np.int64)  # cumulative newlines inside them
+        self.placed = 0  # invalid rows whose line is known
+
+    def on_invalid(self, row: pacsv.InvalidRow) -> str:
+        self.invalid.append((row.number, row.text))
+        return "skip"
+
+    def _refresh(self) -> None:
+        if len(self.invalid_adjusted) != len(self.invalid):
+            numbers = np.array([n for n, _ in self.invalid], dtype=np.int64)
+            self.invalid_adjusted = numbers - np.arange(len(numbers))
+            extra = np.array([t.count("\n") for _, t in self.invalid], dtype=np.int64)
+            self.invalid_extra = np.concatenate([[0], np.cumsum(extra)])
+
+    def valid_lines(self, newlines: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        """Lines of the next valid rows (their inner newline counts given), and the invalid rows
+        now placed, with their lines."""
+        self._refresh()
+        k = self.valid_seen + np.arange(len(newlines), dtype=np.int64)
+        # the k-th record number not taken by an invalid row
+        before = np.searchsorted(self.invalid_adjusted, self.first_record + k, side="right")
+        records = self.first_record + k + before
+        inner = self.valid_newlines + np.concatenate([[0], np.cumsum(newlines)[:-1]]).astype(
+            np.int64
+        )
+        lines = (
+            self.header_lines
+            + 1
+            + (records - self.first_record)
+            + inner
+            + self.invalid_extra[before]
+        )
+        placed = self._place_invalid(newlines)
+        self.valid_seen += len(newlines)
+        self.valid_newlines += int(newlines.sum())
+        return lines, placed
+
+    def _place_invalid(self, newlines: np.ndarray | None) -> list[tuple[int, str]]:
+        """Lines of the invalid rows that come before the end of this batch of valid rows (all
+        that are left, at the end of the file)."""
+        n = 0 if newlines is None else len(newlines)
+        prefix = np.concatenate([[0], np.cumsum(newlines)]) if n else np.zeros(1, dtype=np.int64)
+        out = []
+        while self.placed < len(self.invalid):
+            i = self.placed
+            number, text = self.invalid[i]
+            offset = (number - self.first_record - i) - self.valid_seen  # valid rows between
+            if newlines is not None and offset > n:
+                break
+            inner = (
+                self.valid_newlines
+                + int(prefix[min(max(offset, 0), n)])
+                + int(self.invalid_extra[i])
+            )
+            out.append((self.header_lines + 1 + (number - self.first_record) + inner, text))
+            self.placed += 1
+        return out
+
+    def flush(self) -> list[tuple[int, str]]:
+        self._refresh()
+        return self._place_invalid(None)
+
+
+def read_csv(
+    path: Path, *, source: str, expected: Sequence[str], encoding: str | None = None,
+    delimiter: str | None = None, batch_rows: int = BATCH_ROWS,
+) -> Iterator[Chunk]:  # fmt: skip
+    """Stream a CSV file as chunks of text rows. Title rows above the header are passed over;
+    rows with the wrong number of fields and rows with undecodable bytes are quarantined."""
+    validated = encoding is None  # detection read the whole file: UTF-8 means valid UTF-8
+    encoding = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConnectorError(f"source {source}: unknown encoding {encoding!r} for {path}") from None
+    head = _head(path, encoding)
+    delimiter = delimiter or _sniff_delimiter(head)
+    reader = csv.reader(io.StringIO(head), delimiter=delimiter)
+    rows, line_ends = [], []
+    for row in reader:
+        rows.append(row)
+        line_ends.append(reader.line_num)
+        if len(rows) >= _HEADER_SEARCH_ROWS:
+            break
+    at = _find_header(rows, expected)
+    if at is None:
+        raise ConnectorError(
+            f"source {source}: no header row with any of the mapped columns "
+            f"({', '.join(expected)}) in the first {_HEADER_SEARCH_ROWS} rows of {path.name}"
+        )
+    names = _clean_names(rows[at])
+    counter = _LineCounter(header_lines=line_ends[at], header_records=at + 1)
+    location = str(path)
+    with path.open("rb") as raw:
+        passthrough = validated and encoding == "utf-8"
+        scanned = _Utf8Stream(raw, None if passthrough else encoding)
+        stream = io.BufferedReader(scanned, buffer_size=_BLOCK)
+        batches = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=at + 1, use_threads=False, block_size=4 << 20
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,  # a blank line is no record, but it is a line
+                invalid_row_handler=counter.on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in batches:
+            for start in range(0, batch.num_rows, batch_rows):
+                yield _csv_chunk(batch.slice(start, batch_rows), names, counter, scanned, source,
+                                 location, encoding, delimiter)  # fmt: skip
+    rejected = _ragged(source, location, counter.flush(), len(names))
+    if rejected:
+        yield Chunk(
+            rows=text_table(names, [[] for _ in names], location, None, []), rejected=rejected
+        )
+
+
+def _csv_chunk(
+    batch: pa.RecordBatch, names: list[str], counter: _LineCounter, scanned: _Utf8Stream,
+    source: str, location: str, encoding: str, delimiter: str,
+) -> Chunk:  # fmt: skip
+    columns = batch.columns
+    n = batch.num_rows
+    # The stream reads ahead of the parser, so its flags cover this batch: clean files skip these.
+    newlines = np.zeros(n, dtype=np.int64)
+    bad = np.zeros(n, dtype=bool)
+    blank = np.ones(n, dtype=bool)  # a blank line or a row of empty fields is no record
+    for col in columns:
+        if scanned.quoted_newlines:
+            newlines += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
+        if scanned.bad_bytes:
+            bad |= pc.match_substring(col, _BAD).to_numpy(zero_copy_only=False)
+        blank &= pc.equal(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+    lines, placed = counter.valid_lines(newlines)
+    rejected = _ragged(source, location, placed, len(names))
+    table = pa.Table.from_batches([batch]).append_column(
+        LOCATION, pa.array([location] * batch.num_rows)
+    )
+    table = table.append_column(SHEET, pa.nulls(batch.num_rows, pa.string()))
+    table = table.append_column(ROW, pa.array(lines, type=pa.int64()))
+    if bad.any():
+        for i in np.flatnonzero(bad):
+            values = [col[i].as_py() for col in columns]
+            field = next(n for n, v in zip(names, values, strict=True) if _BAD in v)
+            rejected.append(QuarantineRecord(
+                source=source, rule_id="C002", field=field, location=location,
+                row_number=int(lines[i]), raw=delimiter.join(values),
+                reason=f"bytes that are not valid {encoding} (shown as {_BAD}); raw text rebuilt from its fields",
+            ))  # fmt: skip
+    if bad.any() or blank.any():
+        table = table.filter(pa.array(~(bad | blank)))
+    return Chunk(rows=table, rejected=rejected)
+
+
+def _ragged(
+    source: str, location: str, placed: list[tuple[int, str]], width: int
+) -> list[QuarantineRecord]:
+    """Rows pyarrow could not split into the header's fields; blank lines are no records."""
+    return [
+        QuarantineRecord(
+            source=source,
+            rule_id="C001",
+            location=location,
+            row_number=line,
+            raw=text,
+            reason=f"wrong number of fields: the header has {width}",
+        )
+        for line, text in placed
+        if text.strip()
+    ]
+
+
+def _cell_text(value: object) -> str | None:
+    """An XLSX cell as text: dates as ISO dates, whole numbers without '.0'."""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return as_text(value)
+
+
+def read_xlsx(
+    path: Path, *, source: str, expected: Sequence[str], sheet: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[Chunk]:  # fmt: skip
+    """Stream the sheets of a workbook whose header (found below any title rows, one or two rows
+    deep for merged header cells) holds mapped columns; other sheets are reported, not read."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ConnectorError(
+            f"source {source}: {path.name} is not a readable XLSX file ({type(exc).__name__})"
+        ) from None
+    try:
+        names = [sheet] if sheet else book.sheetnames
+        if sheet and sheet not in book.sheetnames:
+            raise ConnectorError(
+                f"source {source}: {path.name} has no sheet {sheet!r} (it has {book.sheetnames})"
+            )
+        found = False
+        for name in names:
+            for chunk in _read_sheet(book[name], source, path, expected, batch_rows):
+                found = True
+                yield chunk
+        if not found:
+            raise ConnectorError(
+                f"source {source}: no sheet of {path.name} has a header with any of the mapped "
+                f"columns ({', '.join(expected)})"
+            )
+    finally:
+        book.close()
+
+
+def _trimmed(row: Sequence[object]) -> list[str | None]:
+    """Header cells as text without the empty tail (read-only rows are padded to the sheet's width)."""
+    cells = [_cell_text(c) for c in row]
+    while cells and cells[-1] in (None, ""):
+        cells.pop()
+    return cells
+
+
+def _read_sheet(
+    ws, source: str, path: Path, expected: Sequence[str], batch_rows: int
+) -> Iterator[Chunk]:
+    rows = ws.iter_rows(values_only=True)
+    head = []
+    for row in rows:
+        head.append(row)
+        if len(head) >= _HEADER_SEARCH_ROWS:
+            break
+    at = _find_header([[_cell_text(c) for c in r] for r in head], expected)
+    if at is None:
+        return
+    upper = _trimmed(head[at])
+    width = len(upper)
+    body_start = at + 1
+    wanted = {e.strip() for e in expected}
+    if at + 1 < len(head):  # a second header row under merged cells
+        lower = _trimmed(head[at + 1])
+        if wanted & {str(c).strip() for c in lower if c}:
+            filled, last = [], None
+            for cell in upper:
+                last = cell if cell not in (None, "") else last
+                filled.append(last)
+            upper = [
+                lo or up
+                for up, lo in zip(filled, lower + [None] * (width - len(lower)), strict=False)
+            ]
+            width = max(width, len(lower))
+            body_start = at + 2
+    columns = _clean_names(upper + [None] * (width - len(upper)))
+    location = str(path)
+    pending: list[tuple[int, list[str | None]]] = []
+    rejected: list[QuarantineRecord] = []
+
+    def flush() -> Chunk:
+        values = [[r[i] for _, r in pending] for i in range(len(columns))]
+        chunk = Chunk(
+            text_table(columns, values, location, ws.title, [n for n, _ in pending]), list(rejected)
+        )
+        pending.clear()
+        rejected.clear()
+        return chunk
+
+    def body() -> Iterator[tuple[int, tuple]]:
+        yield from enumerate(head[body_start:], start=body_start + 1)
+        yield from enumerate(rows, start=len(head) + 1)
+
+    for number, row in body():
+        cells = [_cell_text(c) for c in row]
+        if all(c in (None, "") for c in cells):
+            continue
+        if len(cells) > len(columns) and any(c not in (None, "") for c in cells[len(columns) :]):
+            rejected.append(QuarantineRecord(
+                source=source, rule_id="C001", location=location, sheet=ws.title, row_number=number,
+                raw="\t".join(c or "" for c in cells),
+                reason=f"cells beyond the header's {len(columns)} columns",
+            ))  # fmt: skip
+        else:
+            pending.append((number, (cells + [None] * len(columns))[: len(columns)]))
+        if len(pending) >= batch_rows:
+            yield flush()
+    yield flush()  # also for a sheet with a header and no rows: it was found and read
+
+
+def read_jsonl(path: Path, *, source: str, batch_rows: int = BATCH_ROWS) -> Iterator[Chunk]:
+    """JSON Lines: one object per line; a line that is not a JSON object is quarantined."""
+    location = str(path)
+    records: list[tuple[int, dict]] = []
+    rejected: list[QuarantineRecord] = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+                if _BAD in text:
+                    raise ValueError("bytes that are not valid UTF-8")
+            except ValueError as exc:
+                rejected.append(QuarantineRecord(
+                    source=source, rule_id="C003", location=location, row_number=number, raw=text,
+                    reason=f"not a JSON object: {str(exc)[:120]}",
+                ))  # fmt: skip
+                continue
+            records.append((number, record))
+            if len(records) >= batch_rows:
+                yield Chunk(records_table(records, location), rejected)
+                records, rejected = [], []
+    if records or rejected:
+        yield Chunk(records_table(records, location), rejected)
+
+
+def read_json(
+    path: Path, *, source: str, records_key: str | None = None, batch_rows: int = BATCH_ROWS
+) -> Iterator[Chunk]:
+    """A JSON document: a top-level array of objects, or an object holding one under
+    `records_key`. A truncated array keeps the records before the break and quarantines the rest."""
+    location = str(path)
+    text = path.read_bytes().decode(detect_encoding(path), errors="replace")
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    if records_key:
+        try:
+            items = dotted(json.loads(text), records_key)
+        except (ValueError, KeyError) as exc:
+            raise ConnectorError(
+                f"source {source}: {path.name} has no record list at {records_key!r} ({exc})"
+            ) from None
+        if not isinstance(items, list):
+            raise ConnectorError(f"source {source}: {path.name}: {records_key!r} is not a list")
+        for at in range(0, len(items), batch_rows):
+            part = items[at : at + batch_rows]
+            yield _json_chunk(source, location, [(at + i + 1, r) for i, r in enumerate(part)], [])
+        return
+    if not text[start:].startswith("["):
+        raise ConnectorError(
+            f"source {source}: {path.name} is not a JSON array; name `records` for an object document"
+        )
+    pos, line, records, rejected = start + 1, 1 + text.count("\n", 0, start + 1), [], []
+    last = start + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos < len(text) and text[pos] == "]":
+            break
+        line += text.count("\n", last, pos)
+        last = pos
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except ValueError as exc:
+            rejected.append(QuarantineRecord(
+                source=source, rule_id="C003", location=location, row_number=line,
+                raw=text[pos:], reason=f"truncated or malformed JSON from here on: {exc.msg}",
+            ))  # fmt: skip
+            break
+        records.append((line, record))
+        pos = end
+        if len(records) >= batch_rows:
+            yield _json_chunk(source, location, records, rejected)
+            records, rejected = [], []
+    if records or rejected:
+        yield _json_chunk(source, location, records, rejected)
+
+
+def _json_chunk(
+    source: str, location: str, records: list[tuple[int, object]], rejected: list
+) -> Chunk:
+    good = []
+    for line, record in records:
+        if isinstance(record, dict):
+            good.append((line, record))
+        else:
+            rejected.append(QuarantineRecord(
+                source=source, rule_id="C003", location=location, row_number=line,
+                raw=as_text(record), reason="a record that is not a JSON object",
+            ))  # fmt: skip
+    return Chunk(records_table(good, location), rejected)

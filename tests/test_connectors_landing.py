@@ -1,0 +1,215 @@
+"""Landing through the store: accounting, snapshot diffs and tombstones, drop folders and
+checksums, versions of forced windows, schema drift, and a crash before the watermark commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from connector_helpers import make_source, write_csv
+
+from onetable.connectors.extract import Outcome, extract_all, extract_source
+from onetable.connectors.landing import Window, land_window
+from onetable.connectors.reading import ConnectorError
+from onetable.schemas.contracts import SHIPPED, load_contracts
+from onetable.warehouse.ledger import transaction, watermark
+from onetable.warehouse.store import open_store
+
+HEADER = "人员编号,姓名,身份证号,状态"
+END = datetime(2026, 4, 1)
+MAPPING = Path("sources/registry.yaml")
+
+
+def _source(**kw):
+    return make_source("registry", {"kind": "file", "path": "drop/*.csv", "format": "csv"}, **kw)
+
+
+def _extract(settings, source, data, run="r", **kw) -> Outcome:
+    return extract_source(settings, source, MAPPING, end=END, run_id=run, data_root=data, **kw)
+
+
+def _rows(settings, sql):
+    with open_store(settings) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_snapshot_files_diff_into_updates_and_tombstones(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(
+        data / "drop/户籍_20260131.csv",
+        HEADER,
+        ["P1,张三,1,正常", "P2,李四,2,正常", "P3,王五,3,正常", "P4,赵六"],
+    )
+    write_csv(
+        data / "drop/户籍_20260228.csv",
+        HEADER,
+        ["P1,张三,1,正常", "P2,李四,2,迁出", "P5,钱七,5,正常"],
+    )
+    outcome = _extract(store_settings, _source(), data)
+    jan, feb = outcome.manifests
+    assert (jan.read, jan.landed, jan.quarantined, jan.unchanged, jan.tombstones) == (4, 3, 1, 0, 0)
+    assert (feb.read, feb.landed, feb.quarantined, feb.unchanged, feb.tombstones) == (3, 2, 0, 1, 1)
+    assert feb.window == Window(datetime(2026, 2, 1), datetime(2026, 3, 1))
+    rows = _rows(store_settings, "SELECT _record_key, _op, _deleted, _row FROM landing.registry "
+                                 "WHERE _window_end = '2026-03-01' ORDER BY 1")  # fmt: skip
+    assert rows == [
+        ("P2", "upsert", True, 3),
+        ("P3", "delete", True, None),
+        ("P5", "upsert", False, 4),
+    ]
+    counts = _rows(store_settings, "SELECT sum(rows_read), sum(rows_kept), sum(rows_quarantined), "
+                                   "sum(rows_unchanged) FROM meta.accounting")  # fmt: skip
+    assert counts == [(7, 5, 1, 1)]
+    quarantined = _rows(
+        store_settings, "SELECT location, row_number, raw, window_end FROM quarantine.rows"
+    )
+    assert quarantined == [
+        (str(data / "drop/户籍_20260131.csv"), 5, "P4,赵六", datetime(2026, 2, 1))
+    ]
+    with open_store(store_settings) as con:
+        assert watermark(con, "registry") == datetime(2026, 3, 1)
+
+
+def test_files_are_taken_once_by_checksum_and_a_changed_file_is_a_new_version(
+    store_settings, tmp_path
+):
+    data = tmp_path / "data"
+    path = write_csv(data / "drop/户籍_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    assert len(_extract(store_settings, _source(), data).manifests) == 1
+    (data / "drop/copy_20260131.csv").write_bytes(path.read_bytes())  # dropped again
+    again = _extract(store_settings, _source(), data, run="r2")
+    assert again.manifests == [] and again.note == "no new file"
+    write_csv(path, HEADER, ["P1,张三,1,迁出"])  # the department corrected its file
+    changed = _extract(store_settings, _source(), data, run="r3").manifests
+    assert [(m.version, m.landed, m.window.end) for m in changed] == [(2, 1, datetime(2026, 2, 1))]
+    assert _rows(store_settings, "SELECT _version, 状态 FROM landing.registry ORDER BY 1") == [
+        (1, "正常"),
+        (2, "迁出"),
+    ]
+
+
+def test_a_file_dated_after_the_end_waits(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/户籍_20260430.csv", HEADER, ["P1,张三,1,正常"])
+    assert _extract(store_settings, _source(), data).note == "no new file"
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_drop_folder_is_emptied(store_settings, tmp_path, after):
+    data = tmp_path / "data"
+    path = write_csv(data / "drop/户籍_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    location = {"kind": "file", "path": "drop/*.csv", "format": "csv", "after_landing": after}
+    if after == "move":
+        location["archive"] = "landed"
+    _extract(store_settings, make_source("registry", location), data)
+    assert not path.exists()
+    assert (data / "landed" / path.name).exists() == (after == "move")
+
+
+def test_schema_drift_new_column_kept_and_reported(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    write_csv(data / "drop/a_20260228.csv", HEADER + ",网格", ["P1,张三,1,正常,G01"])
+    jan, feb = _extract(store_settings, _source(), data).manifests
+    assert "身份证号" in jan.new_columns  # not mapped: reported the first time it is seen
+    assert feb.new_columns == ["网格"] and feb.landed == 1  # the row changed: it has a new value
+    assert _rows(
+        store_settings, "SELECT 网格 FROM landing.registry WHERE _window_end = '2026-03-01'"
+    ) == [("G01",)]
+
+
+def test_an_empty_added_column_changes_no_row(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    write_csv(
+        data / "drop/a_20260228.csv", "状态,网格," + "人员编号,姓名,身份证号", ["正常,,P1,张三,1"]
+    )
+    _, feb = _extract(store_settings, _source(), data).manifests
+    assert (feb.landed, feb.unchanged) == (0, 1)
+
+
+def test_missing_required_column_fails_that_source_only(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "bad/a_20260131.csv", "人员编号,身份证号", ["P1,1"])
+    write_csv(data / "good/a_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    root = tmp_path / "contracts"
+    (root / "sources").mkdir(parents=True)
+    for name in ("classification.yaml", "divisions.yaml"):
+        (root / name).write_text((SHIPPED / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "divisions.yaml").write_text(
+        (SHIPPED / "divisions.yaml").read_text(encoding="utf-8").replace(
+            "path: reference/jiangsu_divisions.csv", f"path: {SHIPPED / 'reference/jiangsu_divisions.csv'}"
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    (root / "entities").symlink_to(SHIPPED / "entities")
+    for name in ("bad", "good"):
+        (root / "sources" / f"{name}.yaml").write_text(
+            f"source: {name}\ndepartment: 公安\nname_zh: 户籍\nentity: person\n"
+            f"location: {{kind: file, path: {name}/*.csv, format: csv}}\n"
+            "record_key: {column: 人员编号}\nread: {mode: snapshot}\nrequired: [人员编号, 姓名]\n"
+            "columns: {人员编号: {to: person_id}, 姓名: {to: name}}\n",
+            encoding="utf-8",
+        )
+    outcomes = extract_all(
+        store_settings, load_contracts(root), end=END, run_id="r", data_root=data
+    )
+    bad, good = outcomes
+    assert bad.error == (
+        f"source bad: required column(s) 姓名 missing from {data / 'bad/a_20260131.csv'}; "
+        f"see the mapping {root / 'sources/bad.yaml'}"
+    )
+    assert good.error is None and good.manifests[0].landed == 1
+    with open_store(store_settings) as con:
+        assert watermark(con, "bad") is None
+        assert watermark(con, "good") == datetime(2026, 2, 1)
+
+
+def test_a_crash_before_the_commit_lands_nothing_and_the_rerun_lands_once(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", HEADER, [f"P{i},张三,{i},正常" for i in range(10)])
+    source = _source()
+    from onetable.connectors.extract import read_file
+
+    def crashing():
+        yield from read_file(data / "drop/a_20260131.csv", source.location, source)
+        raise KeyboardInterrupt("killed")
+
+    with (
+        open_store(store_settings) as con,
+        pytest.raises(KeyboardInterrupt),
+        transaction(con, run_id="r1", stage="extract") as tx,
+    ):
+        land_window(con, tx, source, Window(None, datetime(2026, 2, 1)), crashing(), MAPPING)
+    with open_store(store_settings) as con:
+        assert watermark(con, "registry") is None
+        assert (
+            con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'registry'"
+            ).fetchone()[0]
+            == 0
+        )
+    again = _extract(store_settings, source, data, run="r2").manifests[0]
+    assert (again.version, again.landed) == (1, 10)
+    assert _rows(
+        store_settings, "SELECT count(*), count(DISTINCT _record_key) FROM landing.registry"
+    ) == [(10, 10)]
+
+
+def test_hash_of_identity_columns_as_record_key(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", "姓名,身份证号,状态", ["张三,1,正常", ",,正常"])
+    source = _source(record_key={"hash_of": ["姓名", "身份证号"]}, required=["姓名"])
+    manifest = _extract(store_settings, source, data).manifests[0]
+    assert (manifest.landed, manifest.quarantined) == (1, 1)
+    (key,) = _rows(store_settings, "SELECT _record_key FROM landing.registry")[0]
+    assert len(key) == 32
+    assert _rows(store_settings, "SELECT rule_id, row_number, raw FROM quarantine.rows") == [
+        ("C004", 3, "\t\t正常")
+    ]
+
+
+def test_a_file_source_needs_a_data_root(store_settings):
+    with pytest.raises(ConnectorError, match="needs a data root"):
+        extract_source(store_settings, _source(), MAPPING, end=END, run_id="r")
