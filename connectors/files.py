@@ -71,8 +71,10 @@ class _Utf8Stream(io.RawIOBase):
         self._buffer = b""
         self._done = False
         self._quote_parity = 0
+        self._last = b""
         self.bad_bytes = False
         self.quoted_newlines = False
+        self.blank_lines = False
 
     def readable(self) -> bool:
         return True
@@ -98,6 +100,10 @@ class _Utf8Stream(io.RawIOBase):
         while len(self._buffer) < len(target) and not self._done:
             data = self._next_block()
             self._scan_quotes(data)
+            if not self.blank_lines:
+                edge = self._last + data[:2]
+                self.blank_lines = any(b in s for s in (data, edge) for b in (b"\n\n", b"\n\r\n"))
+                self._last = data[-2:]
             self._buffer += data
         n = min(len(target), len(self._buffer))
         target[:n] = self._buffer[:n]
@@ -286,13 +292,14 @@ def _csv_chunk(
     # The stream reads ahead of the parser, so its flags cover this batch: clean files skip these.
     newlines = np.zeros(n, dtype=np.int64)
     bad = np.zeros(n, dtype=bool)
-    blank = np.ones(n, dtype=bool)  # a blank line or a row of empty fields is no record
+    blank = np.full(n, scanned.blank_lines)  # a blank line is no record
     for col in columns:
         if scanned.quoted_newlines:
             newlines += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
         if scanned.bad_bytes:
             bad |= pc.match_substring(col, _BAD).to_numpy(zero_copy_only=False)
-        blank &= pc.equal(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+        if scanned.blank_lines:
+            blank &= pc.equal(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
     lines, placed = counter.valid_lines(newlines)
     rejected = _ragged(source, location, placed, len(names))
     table = pa.Table.from_batches([batch]).append_column(

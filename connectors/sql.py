@@ -3,14 +3,18 @@ server-side cursor so memory stays flat whatever the table's size."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Iterator
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from onetable.connectors.landing import Window
-from onetable.connectors.reading import Chunk, ConnectorError, text_table
+from onetable.connectors.reading import LOCATION, ROW, SHEET, Chunk, ConnectorError
 from onetable.schemas.contracts import Source, SqlLocation
 from onetable.warehouse.masking import scrub
 
@@ -54,6 +58,78 @@ def _select(
     return stmt, names
 
 
+def _cursor_batches(
+    conn: sa.Connection, stmt: sa.Select, names: list[str], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Any database: rows through a server-side cursor, turned into Arrow column by column."""
+    result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(stmt)
+    schema = pa.schema([(n, pa.string()) for n in names])
+    for rows in result.partitions(batch_rows):
+        columns = list(zip(*rows, strict=True))
+        yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+
+
+class _CopyStream(io.RawIOBase):
+    """psycopg's COPY data as a readable byte stream."""
+
+    def __init__(self, copy):
+        self._copy = copy
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        while len(self._buffer) < len(target):
+            data = self._copy.read()
+            if not data:
+                break
+            self._buffer += bytes(data)
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _copy_batches(
+    conn: sa.Connection, stmt: sa.Select, names: list[str], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """PostgreSQL: the same SELECT through COPY ... TO STDOUT as CSV, parsed by pyarrow, several
+    times faster than fetching rows into Python. NULL and the empty string stay apart."""
+    import psycopg
+
+    compiled = stmt.compile(dialect=conn.dialect)
+    raw = conn.connection.driver_connection
+    copy_sql = f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)"
+    finished = False
+    try:
+        with raw.cursor() as cur, cur.copy(copy_sql, compiled.params) as copy:
+            reader = pacsv.open_csv(
+                io.BufferedReader(_CopyStream(copy), buffer_size=1 << 20),
+                read_options=pacsv.ReadOptions(
+                    column_names=names, use_threads=False, block_size=4 << 20
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=True,  # an unquoted empty field is NULL in COPY's CSV
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            try:
+                for batch in reader:
+                    for start in range(0, batch.num_rows, batch_rows):
+                        yield batch.slice(start, batch_rows)
+                finished = True
+            finally:
+                reader.close()
+                if not finished:  # left early: stop the server sending, or the connection hangs
+                    raw.cancel_safe()
+    except psycopg.errors.QueryCanceled:
+        if finished:
+            raise
+
+
 def read_sql(
     url: URL, location: SqlLocation, *, source: Source, window: Window,
     batch_rows: int = BATCH_ROWS, retries: int = 3, backoff_s: float = 1.0,
@@ -83,15 +159,20 @@ def read_sql(
                 order.append(sa.column(source.record_key.column))
             stmt = stmt.order_by(*order) if order else stmt
             label = f"{location.conn_id}/{where}"
-            result = conn.execution_options(stream_results=True, max_row_buffer=batch_rows).execute(
-                stmt
+            batches = (
+                _copy_batches(conn, stmt, names, batch_rows)
+                if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+                else _cursor_batches(conn, stmt, names, batch_rows)
             )
             seen = 0
-            for rows in result.partitions(batch_rows):
-                values = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-                yield Chunk(
-                    text_table(names, values, label, None, range(seen + 1, seen + len(rows) + 1))
-                )
-                seen += len(rows)
+            with contextlib.closing(batches):  # end the read before the connection closes
+                for batch in batches:
+                    n = batch.num_rows
+                    rows = pa.array(range(seen + 1, seen + n + 1), type=pa.int64())
+                    table = pa.Table.from_batches([batch])
+                    table = table.append_column(LOCATION, pa.array([label] * n, pa.string()))
+                    table = table.append_column(SHEET, pa.nulls(n, pa.string()))
+                    yield Chunk(table.append_column(ROW, rows))
+                    seen += n
     finally:
         engine.dispose()
