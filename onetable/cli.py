@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onetable import __version__
+from onetable.demo.cli import add_parser as add_demo_parser
 
 console = Console(soft_wrap=True)
 
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)"
     )
     p.set_defaults(func=cmd_contracts_check)
+
+    add_demo_parser(sub)
     return parser
 
 

@@ -1,0 +1,448 @@
+"""The ground truth on disk: typed Parquet files in `truth/`, a README describing them, and the
+division registry in `registry/`; plus the readers later stages and tests use.
+
+Files are written with pyarrow from explicit schemas, rows sorted, no timestamps anywhere, so
+the same settings give byte-identical files. Dates are `date32`; `valid_to` is exclusive and
+null while a row is still open at the end of the period.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from onetable.demo.addresses import address_id
+from onetable.demo.county import REGISTRY_EDITION, registry_frame
+from onetable.demo.derived import DERIVED_TAGS
+from onetable.demo.generate import Demo
+from onetable.demo.world import NONE, World
+
+S, D, I8, I32, B = pa.string(), pa.date32(), pa.int8(), pa.int32(), pa.bool_()
+INTERVAL = [("valid_from", D), ("valid_to", D)]
+SCHEMAS: dict[str, pa.Schema] = {
+    "persons": pa.schema([
+        ("person_id", S), ("name", S), ("sex", S), ("birth_date", D), ("id_number", S),
+        ("ethnicity", S), ("phone", S), ("mother_id", S), ("father_id", S), ("spouse_id", S),
+        ("death_date", D),
+    ]),
+    "person_residence": pa.schema([
+        ("person_id", S), ("in_county", B), ("address_id", S), ("household_id", S),
+        ("village_code", S), ("away_area_code", S), *INTERVAL,
+    ]),
+    "person_registration": pa.schema([
+        ("person_id", S), ("status", S), ("household_id", S), ("relation", S),
+        ("address_id", S), ("village_code", S), ("area_code", S), ("outside_address", S),
+        *INTERVAL,
+    ]),
+    "person_status": pa.schema([
+        ("person_id", S), ("tag", S), *INTERVAL, ("derived", B), ("disability_category", S),
+        ("disability_category_name", S), ("disability_grade", I8), ("case_id", S),
+        ("detail", S), ("arrived_on", D),
+    ]),
+    "households": pa.schema([
+        ("household_id", S), ("kind", S), ("hukou_no", S), ("address_id", S),
+        ("village_code", S), *INTERVAL,
+    ]),
+    "addresses": pa.schema([
+        ("address_id", S), ("county_code", S), ("township_code", S), ("township_name", S),
+        ("village_code", S), ("village_name", S), ("grid_id", S), ("micro_grid_id", S),
+        ("road", S), ("group_name", S), ("door_no", S), ("compound", S), ("building", S),
+        ("unit", S), ("room", S), ("use", S), ("standard_address", S), *INTERVAL,
+    ]),
+    "grids": pa.schema([
+        ("grid_id", S), ("level", S), ("parent_id", S), ("village_code", S), ("name", S),
+    ]),
+    "units": pa.schema([
+        ("unit_id", S), ("name", S), ("credit_code", S), ("kind", S), ("industry_code", S),
+        ("industry_name", S), ("founded_on", D), ("employees", I32),
+    ]),
+    "unit_status": pa.schema([
+        ("unit_id", S), ("status", S), ("address_id", S), ("legal_rep_id", S), *INTERVAL,
+    ]),
+    "key_places": pa.schema([
+        ("place_id", S), ("unit_id", S), ("name", S), ("category", S), ("address_id", S),
+        ("grid_id", S), *INTERVAL,
+    ]),
+    "rentals": pa.schema([
+        ("rental_id", S), ("address_id", S), ("landlord_id", S), *INTERVAL,
+    ]),
+    "events": pa.schema([
+        ("event_id", S), ("date", D), ("type", S), ("person_id", S), ("household_id", S),
+        ("address_id", S), ("from_address_id", S), ("unit_id", S), ("other_person_id", S),
+        ("detail", S),
+    ]),
+}  # fmt: skip
+
+
+# ---- ids ------------------------------------------------------------------------------------
+
+
+def _person(p: int) -> str | None:
+    return f"P{p + 1:07d}" if p != NONE else None
+
+
+def _household(world: World, h: int) -> str | None:
+    if h == NONE:
+        return None
+    return f"{'RH' if world.hh_kind[h] == '户籍户' else 'AH'}{h + 1:07d}"
+
+
+def _address(a: int) -> str | None:
+    return address_id(a) if a != NONE else None
+
+
+def _unit(u: int) -> str | None:
+    return f"U{u + 1:06d}" if u != NONE else None
+
+
+def _day(d: int | None) -> date | None:
+    return date.fromordinal(d) if d is not None and d != NONE else None
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+
+def truth_tables(demo: Demo) -> dict[str, pd.DataFrame]:
+    """Every truth table as a DataFrame in file order (sorted by id and valid_from)."""
+    w = demo.world
+    village_of = w.addresses["village_code"].tolist()
+
+    def village(a: int) -> str | None:
+        return village_of[a] if a != NONE else None
+
+    persons = pd.DataFrame(
+        dict(
+            person_id=_person(p),
+            name=s["name"],
+            sex="男" if w.sex[p] == 1 else "女",
+            birth_date=_day(int(w.birth[p])),
+            id_number=s["id_number"],
+            ethnicity=s["ethnicity"],
+            phone=s["phone"],
+            mother_id=_person(int(w.mother[p])),
+            father_id=_person(int(w.father[p])),
+            spouse_id=_person(int(w.spouse[p])),
+            death_date=_day(int(w.death[p])) if w.death[p] else None,
+        )
+        for p, s in enumerate(w.static)
+    )
+
+    residence = list(w.residence_rows)
+    for p in range(w.n):  # open rows
+        h = int(w.res_hh[p])
+        if h != NONE or w.away[p]:
+            a = w.hh_addr[h] if h != NONE else NONE
+            residence.append((p, a, h, w.away_code[p], int(w.res_since[p]), None))
+    person_residence = pd.DataFrame(
+        dict(
+            person_id=_person(p),
+            in_county=h != NONE,
+            address_id=_address(a),
+            household_id=_household(w, h),
+            village_code=village(a),
+            away_area_code=away if h == NONE else None,
+            valid_from=_day(start),
+            valid_to=_day(end),
+        )
+        for p, a, h, away, start, end in residence
+    )
+
+    registration = list(w.registration_rows)
+    registration += [(p, r, None) for p, r in enumerate(w.registration) if r is not None]
+    person_registration = pd.DataFrame(
+        dict(
+            person_id=_person(p),
+            status=r.status,
+            household_id=_household(w, r.household),
+            relation=r.relation,
+            address_id=_address(w.hh_addr[r.household]) if r.household != NONE else None,
+            village_code=village(w.hh_addr[r.household]) if r.household != NONE else None,
+            area_code=r.area_code,
+            outside_address=r.outside_address,
+            valid_from=_day(r.since),
+            valid_to=_day(end),
+        )
+        for p, r, end in registration
+    )
+
+    still_open = [dict(r, valid_to=None) for tags in w.status_open.values() for r in tags.values()]
+    status_rows = w.status_rows + still_open
+    person_status = pd.DataFrame(
+        dict(
+            person_id=_person(r["person"]),
+            tag=r["tag"],
+            valid_from=_day(r["valid_from"]),
+            valid_to=_day(r["valid_to"]),
+            derived=r["tag"] in DERIVED_TAGS,
+            disability_category=r.get("disability_category"),
+            disability_category_name=r.get("disability_category_name"),
+            disability_grade=r.get("disability_grade"),
+            case_id=r.get("case_id"),
+            detail=r.get("detail"),
+            arrived_on=_day(r.get("arrived_on")),
+        )
+        for r in status_rows
+    )
+
+    households = pd.DataFrame(
+        dict(
+            household_id=_household(w, h),
+            kind=w.hh_kind[h],
+            hukou_no=w.hh_no[h],
+            address_id=_address(w.hh_addr[h]),
+            village_code=village(w.hh_addr[h]),
+            valid_from=_day(w.hh_from[h]),
+            valid_to=_day(w.hh_to[h]),
+        )
+        for h in range(len(w.hh_kind))
+    )
+
+    addresses = w.addresses.copy()
+    units = pd.DataFrame(
+        dict(
+            unit_id=_unit(u),
+            name=s["name"],
+            credit_code=s["credit_code"],
+            kind=s["kind"],
+            industry_code=s["industry_code"],
+            industry_name=s["industry_name"],
+            founded_on=_day(s["founded_on"]),
+            employees=s["employees"],
+        )
+        for u, s in enumerate(w.units)
+    )
+    unit_rows = w.unit_rows + [dict(r, unit=u, valid_to=None) for u, r in enumerate(w.unit_open)]
+    unit_status = pd.DataFrame(
+        dict(
+            unit_id=_unit(r["unit"]),
+            status=r["status"],
+            address_id=_address(r["address"]),
+            legal_rep_id=_person(r["legal_rep"]),
+            valid_from=_day(r["valid_from"]),
+            valid_to=_day(r["valid_to"]),
+        )
+        for r in unit_rows
+    )
+    grid_of = w.addresses["micro_grid_id"].tolist()
+    closed = {r["unit"]: r["valid_from"] for r in unit_rows if r["status"] == "注销"}
+    key_places = pd.DataFrame(
+        dict(
+            place_id=f"K{k + 1:06d}",
+            unit_id=_unit(u),
+            name=s["name"],
+            category=s["key_place_category"],
+            address_id=_address(w.unit_open[u]["address"]),
+            grid_id=grid_of[w.unit_open[u]["address"]],
+            valid_from=_day(s["founded_on"]),
+            valid_to=_day(closed.get(u)),
+        )
+        for k, (u, s) in enumerate((u, s) for u, s in enumerate(w.units) if s["key_place_category"])
+    )
+    rentals = pd.DataFrame(
+        dict(
+            rental_id=f"R{r + 1:06d}",
+            address_id=_address(row["address"]),
+            landlord_id=_person(row["landlord"]),
+            valid_from=_day(row["valid_from"]),
+            valid_to=_day(row["valid_to"]),
+        )
+        for r, row in enumerate(w.rentals)
+    )
+    events = pd.DataFrame(
+        dict(
+            event_id=f"E{i + 1:07d}",
+            date=_day(e["day"]),
+            type=e["type"],
+            person_id=_person(e["person"]),
+            household_id=_household(w, e.get("household", NONE)),
+            address_id=_address(e.get("address", NONE)),
+            from_address_id=_address(e.get("from_address", NONE)),
+            unit_id=_unit(e.get("unit", NONE)),
+            other_person_id=_person(e.get("other_person", NONE)),
+            detail=e.get("detail"),
+        )
+        for i, e in enumerate(w.events)
+    )
+    frames = dict(
+        persons=persons,
+        person_residence=person_residence,
+        person_registration=person_registration,
+        person_status=person_status,
+        households=households,
+        addresses=addresses,
+        grids=w.grids,
+        units=units,
+        unit_status=unit_status,
+        key_places=key_places,
+        rentals=rentals,
+        events=events,
+    )
+    order = dict(
+        person_residence=["person_id", "valid_from"],
+        person_registration=["person_id", "valid_from"],
+        person_status=["person_id", "tag", "valid_from"],
+        unit_status=["unit_id", "valid_from"],
+        grids=["grid_id"],
+    )
+    for name, keys in order.items():
+        frames[name] = frames[name].sort_values(keys, kind="stable").reset_index(drop=True)
+    return frames
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def write_truth(demo: Demo, out: Path) -> dict[str, pd.DataFrame]:
+    """Write `out/truth/*.parquet`, `out/truth/README.md`, `out/truth/meta.json` and
+    `out/registry/divisions.csv`. Returns the tables written."""
+    truth_dir, registry_dir = out / "truth", out / "registry"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    registry_dir.mkdir(parents=True, exist_ok=True)
+    frames = truth_tables(demo)
+    for name, frame in frames.items():
+        schema = SCHEMAS[name]
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        pq.write_table(table.replace_schema_metadata(None), truth_dir / f"{name}.parquet")
+    s = demo.settings
+    registry = registry_frame(demo.county, demo.villages, s.start)
+    registry.to_csv(registry_dir / "divisions.csv", index=False, lineterminator="\n")
+    meta = dict(
+        generator="onetable.demo",
+        seed=s.seed,
+        persons_requested=s.persons,
+        months=s.months,
+        start=s.start.isoformat(),
+        end=s.end.isoformat(),
+        county_code=demo.county.code,
+        county_name=demo.county.name,
+        villages=[v.code for v in demo.villages],
+        registry="../registry/divisions.csv",
+        registry_edition=REGISTRY_EDITION,
+        rows={name: len(frame) for name, frame in frames.items()},
+    )
+    text = json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    (truth_dir / "meta.json").write_text(text, encoding="utf-8")
+    (truth_dir / "README.md").write_text(README.format(**meta), encoding="utf-8")
+    return frames
+
+
+README = """\
+# Ground truth of the demo county
+
+Synthetic: invented people in the real townships and villages of {county_name} ({county_code}),
+made by `onetable demo generate` with seed {seed}, {persons_requested} persons requested, from
+{start} for {months} month(s) (the period ends before {end}). Village codes, grids, addresses,
+names, ID numbers, phones and credit codes are all made up (ID numbers and credit codes carry
+valid check characters). The division registry is `../registry/divisions.csv`, edition
+`{registry_edition}`, every village code marked `code_synthetic`. See docs/demo.md.
+
+The truth stands for reality, as department systems never see it: the pipeline must not read
+it; tests and the department systems built from it (part 2) do. No indicator is precomputed:
+derive them from the timelines. Intervals are [valid_from, valid_to): a change on day d ends
+the old row with valid_to = d and starts the next with valid_from = d; valid_to is null while
+a row is open at the end of the period. Rows that began before the period carry their real
+(invented) start; derived tags (below) start at the period start at the earliest.
+
+| file | one row per | columns |
+|---|---|---|
+| persons | person | person_id (P…), name, sex 男/女, birth_date, id_number (18 digits), ethnicity, phone (11-digit mobile; may be shared with a relative; null: none), mother_id, father_id, spouse_id (null: not in the truth), death_date |
+| person_residence | person and interval | person_id, in_county, address_id, household_id (the 实有户), village_code, away_area_code (living away: county code, null if outside Jiangsu or unknown), valid_from, valid_to. No row: not yet born, dead, or out of view (a tenant who left, a 户口 moved out) |
+| person_registration | person and interval | person_id, status (正常; 迁出, 注销, 死亡 end a 户籍 and stay open), household_id (the 户籍户, kept on ending rows), relation (与户主关系), address_id, village_code, area_code (county of the 户口; for 迁出 the destination, null outside Jiangsu), outside_address (户籍 address of people registered elsewhere), valid_from, valid_to. A newborn has no row until 出生登记; a death is deregistered days to weeks after it |
+| person_status | person, tag and interval | person_id, tag, valid_from, valid_to, derived, disability_category (GB/T 26341: 1 视力 2 听力 3 言语 4 肢体 5 智力 6 精神 7 多重) and _name, disability_grade (1 most severe to 4), case_id (低保 household case DB…, 特困 case TK…), detail (失能 degree, 严重精神障碍 diagnosis, 计生特殊家庭 type, 优抚对象 for veterans, 特困 供养方式), arrived_on (流动人口: 来本地日期) |
+| households | household | household_id (RH… 户籍户, AH… 实有户), kind, hukou_no (户号), address_id, village_code, valid_from, valid_to. Members: person_registration (户籍户) or person_residence (实有户); the 户主 is the member whose relation is 户主 |
+| addresses | address | address_id, county/township/village codes and names, grid_id, micro_grid_id, road (街路巷) or group_name (村民小组), door_no, compound (小区), building (幢), unit (单元), room (室), use (住宅/商业), standard_address, valid_from (built), valid_to |
+| grids | grid or micro-grid | grid_id, level (网格/微网格), parent_id (village code or grid), village_code, name |
+| units | unit | unit_id, name, credit_code (统一社会信用代码), kind, industry_code/name (GB/T 4754 门类), founded_on, employees |
+| unit_status | unit and interval | unit_id, status (存续/注销), address_id, legal_rep_id (a person), valid_from, valid_to |
+| key_places | key place | place_id, unit_id, name, category (学校, 幼儿园, 医疗机构, 加油站, 九小场所:…), address_id, grid_id (micro-grid), valid_from, valid_to |
+| rentals | rental | rental_id, address_id, landlord_id, valid_from, valid_to; the tenants are who lives at the address meanwhile |
+| events | event | event_id (in date order), date, type, person_id, household_id, address_id, from_address_id, unit_id, other_person_id (mother, landlord, legal representative), detail |
+
+Tags in person_status: 低保, 特困, 残疾, 退役军人, 严重精神障碍, 失能, 计生特殊家庭, 流动人口 (set by
+the generator and its events), and the derived tags 独居 (60+, lives alone), 空巢 (60+, lives
+with the spouse only), 留守儿童 (under 16, registered and living in a 村, no living parent living
+in the county, at least one alive), recomputed from the residence and registration timelines
+every day (`derived` is true for them).
+
+Event types: birth, birth_registration, death, death_deregistration, head_change,
+move_in_county, registration_transfer, leave_county, return_to_county, migrate_out,
+deregistration, tenant_arrival, tenant_departure, rental_start, rental_end, status_start,
+status_end, status_change (detail: the tag), unit_open, unit_close, legal_rep_change.
+
+`meta.json` holds the settings and row counts. Read with `onetable.demo.truth.load_truth`;
+`residents_on(truth, village_code, day)` answers who lived in a village on a day.
+"""
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Truth:
+    meta: dict
+    persons: pd.DataFrame
+    person_residence: pd.DataFrame
+    person_registration: pd.DataFrame
+    person_status: pd.DataFrame
+    households: pd.DataFrame
+    addresses: pd.DataFrame
+    grids: pd.DataFrame
+    units: pd.DataFrame
+    unit_status: pd.DataFrame
+    key_places: pd.DataFrame
+    rentals: pd.DataFrame
+    events: pd.DataFrame
+
+
+def load_truth(truth_dir: Path) -> Truth:
+    """The truth files of `truth_dir` (an `--out` folder's `truth/`); date columns become
+    pandas datetimes (NaT for an open valid_to)."""
+    truth_dir = Path(truth_dir)
+    frames = {}
+    for f in fields(Truth)[1:]:
+        frame = pq.read_table(truth_dir / f"{f.name}.parquet").to_pandas()
+        for column, kind in zip(SCHEMAS[f.name].names, SCHEMAS[f.name].types, strict=True):
+            if kind == D:
+                frame[column] = pd.to_datetime(frame[column])
+        frames[f.name] = frame
+    meta = json.loads((truth_dir / "meta.json").read_text(encoding="utf-8"))
+    return Truth(meta=meta, **frames)
+
+
+def _holds(frame: pd.DataFrame, on: date) -> pd.Series:
+    day = pd.Timestamp(on)
+    return (frame["valid_from"] <= day) & (frame["valid_to"].isna() | (frame["valid_to"] > day))
+
+
+def residence_on(truth: Truth, on: date) -> pd.DataFrame:
+    """Where everyone in the county lived on `on`: person_id, address_id, household_id,
+    village_code (one row per resident)."""
+    r = truth.person_residence
+    return r[_holds(r, on) & r["in_county"]][
+        ["person_id", "address_id", "household_id", "village_code"]
+    ].reset_index(drop=True)
+
+
+def residents_on(truth: Truth, village_code: str, on: date) -> set[str]:
+    """The persons who actually lived in the village on `on` (实有人口, by residence)."""
+    r = residence_on(truth, on)
+    return set(r.loc[r["village_code"] == village_code, "person_id"])
+
+
+def registration_on(truth: Truth, on: date) -> pd.DataFrame:
+    """Everyone's 户籍 row on `on` (any status; 正常 rows with a household_id are registered in
+    the county)."""
+    r = truth.person_registration
+    return r[_holds(r, on)].reset_index(drop=True)
+
+
+def status_on(truth: Truth, tag: str, on: date) -> set[str]:
+    """The persons holding `tag` on `on`."""
+    s = truth.person_status
+    return set(s.loc[(s["tag"] == tag) & _holds(s, on), "person_id"])
