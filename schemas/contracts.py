@@ -251,6 +251,9 @@ class Deleted(_Strict):
 
 
 class Mapping(_Strict):
+    """Where a source column goes: `column` of the source's entity, or `entity.column` when one
+    department row describes several entities (a person and their key-group membership)."""
+
     to: str
     convert: Literal[
         "text", "id_number", "credit_code", "name", "date", "phone", "integer", "code"
@@ -270,6 +273,11 @@ class Source(_Strict):
     deleted: Deleted | None = None
     required: list[str] = []  # source columns whose absence fails the source (schema drift)
     columns: dict[str, Mapping]
+
+    def target(self, source_column: str) -> tuple[str, str]:
+        """(entity, column) a source column maps to."""
+        entity, _, column = self.columns[source_column].to.rpartition(".")
+        return entity or self.entity, column
 
 
 # --- division registry ------------------------------------------------------------------------
@@ -372,10 +380,17 @@ def _cross_check(contracts: Contracts) -> None:
             )
             continue
         for src_col, mapping in source.columns.items():
-            if mapping.to not in entity.columns:
+            target_entity, column = source.target(src_col)
+            target = contracts.entities.get(target_entity)
+            if target is None:
                 problems.append(
-                    f"{where}: columns.{src_col}.to: {mapping.to!r} is not a column of entity "
-                    f"{entity.entity!r}"
+                    f"{where}: columns.{src_col}.to: {mapping.to!r} names no entity in entities/ "
+                    f"(one of {', '.join(sorted(contracts.entities))})"
+                )
+            elif column not in target.columns:
+                problems.append(
+                    f"{where}: columns.{src_col}.to: {column!r} is not a column of entity "
+                    f"{target.entity!r}"
                 )
     if not contracts.divisions.resolve(root).exists():
         problems.append(

@@ -47,6 +47,15 @@ def test_example_source_mapping(root):
     assert source.record_key.column == "救助编号"
     assert source.location.kind == "file" and source.location.encoding == "gb18030"
     assert source.deleted.values == ["注销", "停保"]
+    assert source.target("身份证号") == ("person", "id_number")
+    assert source.target("救助编号") == ("group_membership", "reference_number")
+
+
+def test_qualified_target_must_exist(root):
+    _edit(root / "sources/civil_affairs.yaml", "{to: person.id_number", "{to: persons.id_number")
+    _expect(root, "columns.身份证号.to: 'persons.id_number' names no entity")
+    _edit(root / "sources/civil_affairs.yaml", "{to: persons.id_number", "{to: person.id_no")
+    _expect(root, "columns.身份证号.to: 'id_no' is not a column of entity 'person'")
 
 
 def _expect(root: Path, *fragments: str) -> str:
