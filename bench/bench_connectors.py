@@ -75,7 +75,7 @@ def _source(kind: str, table: str):
         "source": f"bench_{kind}", "department": "公安", "name_zh": "基准", "entity": "person",
         "location": location, "record_key": {"column": "人员编号"},
         "read": {"mode": "cursor", "cursor": "更新时间"} if kind == "sql" else {"mode": "snapshot"},
-        "required": ["人员编号", "姓名"], "columns": {"人员编号": {"to": "person_id"}},
+        "required": ["人员编号", "姓名"], "columns": {"姓名": {"to": "name", "convert": "name"}},
     })  # fmt: skip
 
 

@@ -387,6 +387,12 @@ def _cross_check(contracts: Contracts) -> None:
                     f"{where}: columns.{src_col}.to: {mapping.to!r} names no entity in entities/ "
                     f"(one of {', '.join(sorted(contracts.entities))})"
                 )
+            elif column in target.key and column.endswith("_id"):  # stable ids: linkage's
+                problems.append(
+                    f"{where}: columns.{src_col}.to: {column!r} is the key of entity "
+                    f"{target.entity!r}, which linkage assigns; the department's own key belongs "
+                    "in record_key"
+                )
             elif column not in target.columns:
                 problems.append(
                     f"{where}: columns.{src_col}.to: {column!r} is not a column of entity "

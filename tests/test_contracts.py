@@ -51,6 +51,11 @@ def test_example_source_mapping(root):
     assert source.target("救助编号") == ("group_membership", "reference_number")
 
 
+def test_the_entity_key_is_not_mapped(root):
+    _edit(root / "sources/civil_affairs.yaml", "{to: reference_number}", "{to: person.person_id}")
+    _expect(root, "columns.救助编号.to: 'person_id' is the key of entity 'person'", "record_key")
+
+
 def test_qualified_target_must_exist(root):
     _edit(root / "sources/civil_affairs.yaml", "{to: person.id_number", "{to: persons.id_number")
     _expect(root, "columns.身份证号.to: 'persons.id_number' names no entity")
