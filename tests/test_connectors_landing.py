@@ -112,7 +112,8 @@ def test_schema_drift_new_column_kept_and_reported(store_settings, tmp_path):
     write_csv(data / "drop/a_20260131.csv", HEADER, ["P1,张三,1,正常"])
     write_csv(data / "drop/a_20260228.csv", HEADER + ",网格", ["P1,张三,1,正常,G01"])
     jan, feb = _extract(store_settings, _source(), data).manifests
-    assert "身份证号" in jan.new_columns  # not mapped: reported the first time it is seen
+    assert "状态" not in jan.new_columns  # mapped as the deleted-status column
+    assert jan.new_columns == []
     assert feb.new_columns == ["网格"] and feb.landed == 1  # the row changed: it has a new value
     assert _rows(
         store_settings, "SELECT 网格 FROM landing.registry WHERE _window_end = '2026-03-01'"
@@ -149,7 +150,7 @@ def test_missing_required_column_fails_that_source_only(store_settings, tmp_path
             f"source: {name}\ndepartment: 公安\nname_zh: 户籍\nentity: person\n"
             f"location: {{kind: file, path: {name}/*.csv, format: csv}}\n"
             "record_key: {column: 人员编号}\nread: {mode: snapshot}\nrequired: [人员编号, 姓名]\n"
-            "columns: {人员编号: {to: person_id}, 姓名: {to: name}}\n",
+            "columns: {姓名: {to: name}}\n",
             encoding="utf-8",
         )
     outcomes = extract_all(
