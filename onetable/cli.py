@@ -110,6 +110,41 @@ def cmd_contracts_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from onetable.pipeline import RunContext, new_run_id, run_period
+    from onetable.warehouse.periods import Period
+
+    period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
+    run_id = new_run_id(period)
+    ctx = RunContext.create(str(period), run_id)
+    console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
+
+    def progress(stage: str, result: dict) -> None:
+        if stage == "extract":
+            table = Table("source", "windows", "read", "landed", "quarantined", "unchanged", "note",
+                          title="extract")  # fmt: skip
+            for name, r in result.items():
+                note = r["error"] or r["note"] or ""
+                table.add_row(
+                    name,
+                    *(str(r[k]) for k in ("windows", "read", "landed", "quarantined", "unchanged")),
+                    note,
+                )
+            console.print(table)
+        else:
+            console.print(f"{stage}: {result}", highlight=False)
+
+    results = run_period(ctx, progress)
+    failed = [n for n, r in results["extract"].items() if r["error"]]
+    if failed:
+        console.print(
+            f"[yellow]sources that failed and are stale for this period: {', '.join(failed)}[/yellow]"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onetable",
@@ -136,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("accounting", help="rows read, kept and quarantined per source for a run")
     p.add_argument("run", help="run id")
     p.set_defaults(func=cmd_accounting)
+
+    p = sub.add_parser("run", help="run the pipeline for one period, every stage in order")
+    p.add_argument("--period", help="YYYY-MM (default: the last complete month)")
+    p.set_defaults(func=cmd_run)
 
     contracts = sub.add_parser("contracts", help="the contracts in schemas/")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)

@@ -1,0 +1,129 @@
+"""The standardize stage: each source's landed records, as of the period's end, in canonical
+columns with standardized values and the flags their checks raised (bad values flagged, not
+dropped). One row per department record: the latest version it had by the period's end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from onetable.connectors.landing import landed_columns, latest_rows_sql
+from onetable.linkage import standardize as st
+from onetable.schemas.contracts import Contracts, Mapping, Source
+from onetable.warehouse.ledger import transaction
+from onetable.warehouse.periods import Period
+from onetable.warehouse.store import StoreSettings, open_store
+
+STAGE = "standardize"
+_META = ["_period", "_source", "_record_key", "_window_end", "_ended"]
+
+
+def converter(mapping: Mapping) -> Callable[[str | None], st.Result]:
+    """The standardizer a mapping's `convert` names."""
+    match mapping.convert:
+        case "id_number":
+            return st.id_number
+        case "credit_code":
+            return st.credit_code
+        case "name":
+            return st.name
+        case "date":
+            formats = tuple(mapping.formats)
+            return lambda raw: st.parse_date(raw, formats)
+        case "phone":
+            return st.phone
+        case "integer":
+            return st.integer
+        case "code":
+            return lambda raw: st.code(raw, mapping.values)
+        case _:
+            return st.text
+
+
+def staged_columns(source: Source) -> list[str]:
+    """Canonical column names of a source's staging table, in mapping order."""
+    return list(dict.fromkeys(source.target(c)[1] for c in source.columns))
+
+
+def state_sql(source: Source, period: Period) -> str:
+    """Each record's latest landed version by the period's end; a record a snapshot no longer
+    holds is gone, a record whose status column ends it (注销, 迁出) stays, marked ended."""
+    return (
+        f"SELECT * FROM ({latest_rows_sql(source, before=period.end)}) "
+        "QUALIFY row_number() OVER (PARTITION BY _record_key "
+        "ORDER BY _window_end DESC, _row DESC NULLS FIRST) = 1"
+    )
+
+
+def standardize_source(
+    con: duckdb.DuckDBPyConnection, source: Source, period: Period
+) -> pd.DataFrame:
+    """The staging rows of one source for one period."""
+    present = set(landed_columns(con, source))
+    frame = con.execute(f"SELECT * FROM ({state_sql(source, period)}) WHERE _op <> 'delete'").df()
+    out = pd.DataFrame({
+        "_period": str(period),
+        "_source": source.source,
+        "_record_key": frame["_record_key"],
+        "_window_end": frame["_window_end"],
+        "_ended": frame["_deleted"].astype(bool),
+    })  # fmt: skip
+    flags: list[list[str]] = [[] for _ in range(len(frame))]
+    for src_col, mapping in source.columns.items():
+        column = source.target(src_col)[1]
+        if src_col not in present:
+            out[column] = None
+            continue
+        convert = converter(mapping)
+        raw = frame[src_col].astype(object).where(frame[src_col].notna(), None)
+        results = {v: convert(v) for v in pd.unique(raw)}  # distinct values only
+        out[column] = [results[v][0] for v in raw]
+        for i, v in enumerate(raw):
+            flags[i].extend(f"{column}:{f}" for f in results[v][1])
+    out["_flags"] = flags
+    return out
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, source: Source, period: Period, frame: pd.DataFrame
+) -> None:
+    name = f'staging."{source.source}"'
+    columns = ", ".join(f'"{c}" VARCHAR' for c in staged_columns(source))
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {name} (_period VARCHAR, _source VARCHAR, _record_key VARCHAR, "
+        f"_window_end TIMESTAMP, _ended BOOLEAN, {columns}, _flags VARCHAR[])"
+    )
+    con.execute(f"DELETE FROM {name} WHERE _period = ?", [str(period)])
+    if len(frame):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        con.register("__staged", table)
+        try:
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM __staged")
+        finally:
+            con.unregister("__staged")
+
+
+def standardize(settings: StoreSettings, contracts: Contracts, period: Period, run_id: str) -> dict:
+    """Stage every source that has landed anything; counts per source."""
+    counts = {}
+    with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'landing'").fetchall()}  # fmt: skip
+        for name, source in contracts.sources.items():
+            if name not in tables:
+                continue
+            frame = standardize_source(con, source, period)
+            _write(con, source, period, frame)
+            flagged = int(sum(1 for f in frame["_flags"] if f))
+            tx.account(name, read=len(frame), kept=len(frame), quarantined=0)
+            counts[name] = {
+                "records": len(frame),
+                "flagged": flagged,
+                "ended": int(frame["_ended"].sum()),
+            }
+    return counts

@@ -1,0 +1,123 @@
+"""The stage order, in one place: the CLI runs it in one process, the Airflow DAG runs each stage as
+a task. Every stage is a plain function of a RunContext that returns counts and ids only (what an
+XCom may carry), and meets the others only through the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from onetable.schemas.contracts import Contracts, load_contracts
+from onetable.warehouse.periods import Period
+from onetable.warehouse.store import StoreSettings
+
+SOURCES_ENV = "ONETABLE_SOURCES_DIR"
+DATA_ENV = "ONETABLE_DATA_ROOT"
+OUT_ENV = "ONETABLE_OUT_DIR"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage needs, rebuilt in each Airflow task from the environment and two strings."""
+
+    store: StoreSettings
+    contracts: Contracts
+    period: Period
+    run_id: str
+    data_root: Path | None
+    out_dir: Path
+    environ: Mapping[str, str]
+
+    @classmethod
+    def create(
+        cls, period: str, run_id: str, environ: Mapping[str, str] = os.environ
+    ) -> RunContext:
+        sources = environ.get(SOURCES_ENV)
+        data = environ.get(DATA_ENV)
+        store = StoreSettings.from_env(environ)
+        return cls(
+            store=store,
+            contracts=load_contracts(sources_dir=Path(sources) if sources else None),
+            period=Period.parse(period),
+            run_id=run_id,
+            data_root=Path(data) if data else None,
+            out_dir=Path(environ.get(OUT_ENV) or store.state_dir.parent / "out"),
+            environ=dict(environ),
+        )
+
+
+def new_run_id(period: Period, now: datetime | None = None) -> str:
+    """A readable, unique run id: the period and the start time."""
+    now = now or datetime.now(UTC)
+    return f"{period}_{now:%Y%m%dT%H%M%S%f}"
+
+
+def _extract(ctx: RunContext) -> dict:
+    from onetable.connectors.extract import extract_all
+
+    outcomes = extract_all(ctx.store, ctx.contracts, end=ctx.period.end, run_id=ctx.run_id,
+                           data_root=ctx.data_root, environ=ctx.environ)  # fmt: skip
+    return {
+        o.source: {
+            "windows": len(o.manifests),
+            "read": sum(m.read for m in o.manifests),
+            "landed": sum(m.landed for m in o.manifests),
+            "quarantined": sum(m.quarantined for m in o.manifests),
+            "unchanged": sum(m.unchanged for m in o.manifests),
+            "error": o.error,
+            "note": o.note,
+        }
+        for o in outcomes
+    }
+
+
+def _standardize(ctx: RunContext) -> dict:
+    from onetable.linkage.staging import standardize
+
+    return standardize(ctx.store, ctx.contracts, ctx.period, ctx.run_id)
+
+
+def _link(ctx: RunContext) -> dict:
+    from onetable.linkage.link import link
+
+    return link(ctx.store, ctx.contracts, ctx.period, ctx.run_id)
+
+
+def _publish(ctx: RunContext) -> dict:
+    from onetable.warehouse.publish import publish
+
+    return publish(ctx.store, ctx.period, ctx.run_id)
+
+
+def _one_table(ctx: RunContext) -> dict:
+    from onetable.schemas.one_table import load_one_table
+    from onetable.warehouse.indicators import one_table
+
+    return one_table(ctx.store, load_one_table(), ctx.period, ctx.run_id)
+
+
+# The stage order, for the CLI and the DAG alike. Each adapter imports its stage when it runs, so
+# parsing a DAG file imports none of them.
+STAGES: dict[str, Callable[[RunContext], dict]] = {
+    "extract": _extract,
+    "standardize": _standardize,
+    "link": _link,
+    "publish": _publish,
+    "one_table": _one_table,
+}
+
+
+def run_period(
+    ctx: RunContext, progress: Callable[[str, dict], None] | None = None
+) -> dict[str, dict]:
+    """Run every stage in order for one period; returns each stage's counts."""
+    results = {}
+    for name, run in STAGES.items():
+        results[name] = run(ctx)
+        if progress:
+            progress(name, results[name])
+    return results

@@ -1,0 +1,176 @@
+"""The walking pipeline on a small hand-made county: two departments, two months, a rerun."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from onetable.pipeline import RunContext, new_run_id, run_period
+from onetable.schemas.rules import id_check_char
+from onetable.warehouse.periods import Period
+from onetable.warehouse.store import open_store
+
+VILLAGE_A, VILLAGE_B = "320324100201", "320324100202"
+
+
+def _id(body: str) -> str:
+    return body + id_check_char(body)
+
+
+PEOPLE = {  # 人员编号: (name, sex, birth, id body, village, type)
+    "R1": ("张伟", "男", "1940-03-02", "32032419400302001", VILLAGE_A, "户籍人口"),
+    "R2": ("王芳", "女", "1962-07-15", "32032419620715002", VILLAGE_A, "户籍人口"),
+    "R3": ("李娜", "女", "2015-01-09", "32032420150109002", VILLAGE_B, "户籍人口"),
+    "R4": ("买买提·艾力", "男", "1990-05-05", "65010219900505001", VILLAGE_B, "流动人口"),
+}
+REGISTRY = """\
+source: registry
+department: 公安
+name_zh: 户籍人口
+entity: person
+location: {kind: file, path: registry/*.csv, format: csv}
+record_key: {column: 人员编号}
+read: {mode: snapshot}
+deleted: {column: 状态, values: [注销, 迁出, 死亡]}
+required: [人员编号, 姓名]
+columns:
+  姓名: {to: name, convert: name}
+  性别: {to: sex, convert: code}
+  出生日期: {to: birth_date, convert: date}
+  身份证号: {to: id_number, convert: id_number}
+  村代码: {to: village_code}
+  人员类型: {to: residence_type, convert: code}
+"""
+CIVIL = """\
+source: civil
+department: 民政
+name_zh: 救助对象
+entity: group_membership
+location: {kind: file, path: civil/*.csv, format: csv, encoding: gb18030}
+record_key: {column: 救助编号}
+read: {mode: snapshot}
+required: [救助编号, 身份证号]
+columns:
+  姓名: {to: person.name, convert: name}
+  身份证号: {to: person.id_number, convert: id_number}
+  救助类别: {to: group, convert: code, values: {城乡低保: 低保, 特困供养: 特困}}
+  救助编号: {to: reference_number}
+"""
+
+
+def _registry(path: Path, rows: dict[str, str]) -> None:
+    lines = ["人员编号,姓名,性别,出生日期,身份证号,村代码,人员类型,状态"]
+    for key, status in rows.items():
+        name, sex, born, body, village, kind = PEOPLE[key]
+        lines.append(f"{key},{name},{sex},{born},{_id(body)},{village},{kind},{status}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _civil(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    lines = ["救助编号,姓名,身份证号,救助类别"] + [",".join(r) for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
+
+
+@pytest.fixture
+def county(tmp_path, store_settings):
+    sources = tmp_path / "mappings"
+    sources.mkdir()
+    (sources / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (sources / "civil.yaml").write_text(CIVIL, encoding="utf-8")
+    data = tmp_path / "data"
+    _registry(
+        data / "registry/户籍_20260131.csv",
+        {"R1": "正常", "R2": "正常", "R3": "正常", "R4": "正常"},
+    )
+    _registry(
+        data / "registry/户籍_20260228.csv",
+        {"R1": "死亡", "R2": "正常", "R3": "正常", "R4": "正常"},
+    )
+    low_x = _id("32032419620715002").lower()
+    _civil(
+        data / "civil/救助_20260131.csv", [("JZ1", "张 伟", _id("32032419400302001"), "特困供养")]
+    )
+    _civil(
+        data / "civil/救助_20260228.csv",
+        [("JZ2", "王芳", low_x, "城乡低保"), ("JZ3", "赵六", "", "城乡低保")],
+    )
+    environ = {
+        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
+        "ONETABLE_STORE_KEY": store_settings.key,
+        "ONETABLE_SOURCES_DIR": str(sources),
+        "ONETABLE_DATA_ROOT": str(data),
+        "ONETABLE_OUT_DIR": str(tmp_path / "out"),
+    }
+    return environ
+
+
+def _run(environ, period):
+    ctx = RunContext.create(period, new_run_id(Period.parse(period)), environ)
+    return ctx, run_period(ctx)
+
+
+def _query(ctx, sql, *params):
+    with open_store(ctx.store) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_two_months_and_a_rerun(county):
+    ctx, jan = _run(county, "2026-01")
+    assert jan["extract"]["registry"]["landed"] == 4 and jan["extract"]["civil"]["landed"] == 1
+    assert jan["link"] == {"records": 5, "persons": 4, "new_ids": 5, "groups": 1}
+    ids = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
+    assert ids["JZ1"] == ids["R1"]  # same ID number, name written with a space
+    ctx, feb = _run(county, "2026-02")
+    assert feb["extract"]["registry"]["unchanged"] == 3 and feb["extract"]["civil"]["landed"] == 2
+    ids_feb = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
+    assert {k: ids_feb[k] for k in ids} == ids  # no id changed
+    assert ids_feb["JZ2"] == ids["R2"]  # a lower-case x is the same number
+    assert ids_feb["JZ3"] not in ids.values()  # no ID, no name match: a new person
+    # R1 died: not counted in February; the elderly count drops
+    values = dict(_query(ctx, "SELECT period || indicator || village_code, value FROM marts.one_table "
+                              "WHERE indicator IN ('LN01', 'JZ01', 'JZ02', 'RK03')"))  # fmt: skip
+    assert values[f"2026-01LN01{VILLAGE_A}"] == 2 and values[f"2026-02LN01{VILLAGE_A}"] == 1
+    assert values[f"2026-01JZ02{VILLAGE_A}"] == 1 and values[f"2026-02JZ01{VILLAGE_A}"] == 1
+    assert values[f"2026-02RK03{VILLAGE_B}"] == 1
+    history = _query(
+        ctx,
+        "SELECT valid_from, valid_to, active FROM core.person WHERE person_id = ? ORDER BY 1",
+        ids["R1"],
+    )
+    assert [(str(f), str(t), a) for f, t, a in history] == [
+        ("2026-01-01", "2026-02-01", True),
+        ("2026-02-01", "None", False),
+    ]
+    before = _query(
+        ctx, "SELECT * EXCLUDE (run_id) FROM marts.one_table WHERE period = '2026-01' ORDER BY ALL"
+    )
+    ctx, again = _run(county, "2026-01")  # a rerun of January after February
+    assert again["link"]["new_ids"] == 0
+    assert (
+        _query(
+            ctx,
+            "SELECT * EXCLUDE (run_id) FROM marts.one_table WHERE period = '2026-01' ORDER BY ALL",
+        )
+        == before
+    )
+    assert dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry")) == ids_feb
+    lineage = _query(
+        ctx,
+        "SELECT DISTINCT source, window_end FROM meta.lineage WHERE run_id = ? ORDER BY ALL",
+        ctx.run_id,
+    )
+    assert [str(e) for _, e in lineage] == ["2026-02-01 00:00:00"] * 2  # January's input only
+
+
+def test_a_failed_source_does_not_stop_the_run(county, tmp_path):
+    shutil.rmtree(Path(county["ONETABLE_DATA_ROOT"]) / "civil")
+    bad = Path(county["ONETABLE_DATA_ROOT"]) / "civil/救助_20260131.csv"
+    _civil(bad, [])
+    bad.write_bytes("编号,名字\nJZ1,张伟\n".encode("gb18030"))  # no header the mapping knows
+    ctx, jan = _run(county, "2026-01")
+    assert jan["extract"]["civil"]["error"].startswith("source civil: no header row")
+    assert jan["link"]["persons"] == 4
