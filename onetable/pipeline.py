@@ -87,6 +87,14 @@ def _link(ctx: RunContext) -> dict:
     return link(ctx.store, ctx.contracts, ctx.period, ctx.run_id)
 
 
+def _check(ctx: RunContext) -> dict:
+    from onetable.quality.stage import check
+
+    return check(
+        ctx.store, ctx.contracts, ctx.period, ctx.run_id, ctx.out_dir / "quality" / "data_docs"
+    )
+
+
 def _publish(ctx: RunContext) -> dict:
     from onetable.warehouse.publish import publish
 
@@ -100,14 +108,29 @@ def _one_table(ctx: RunContext) -> dict:
     return one_table(ctx.store, load_one_table(), ctx.period, ctx.run_id)
 
 
+def _share(ctx: RunContext) -> dict:
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, SharingError, share
+
+    key = ctx.environ.get(PSEUDONYM_KEY_ENV, "")
+    if not key:
+        raise SharingError(
+            f"{PSEUDONYM_KEY_ENV} is not set: sharing entries pseudonymise ID numbers with it"
+        )
+    return share(
+        ctx.store, ctx.contracts, str(ctx.period), ctx.run_id, ctx.out_dir / "share", key.encode()
+    )
+
+
 # The stage order, for the CLI and the DAG alike. Each adapter imports its stage when it runs, so
 # parsing a DAG file imports none of them.
 STAGES: dict[str, Callable[[RunContext], dict]] = {
     "extract": _extract,
     "standardize": _standardize,
     "link": _link,
+    "check": _check,
     "publish": _publish,
     "one_table": _one_table,
+    "share": _share,
 }
 
 

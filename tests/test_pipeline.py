@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from onetable.pipeline import RunContext, new_run_id, run_period
+from onetable.quality.pii_scan import scan_personal_data
 from onetable.schemas.rules import id_check_char
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import open_store
@@ -104,6 +105,7 @@ def county(tmp_path, store_settings):
         "ONETABLE_SOURCES_DIR": str(sources),
         "ONETABLE_DATA_ROOT": str(data),
         "ONETABLE_OUT_DIR": str(tmp_path / "out"),
+        "ONETABLE_PSEUDONYM_KEY": "k" * 40,
     }
     return environ
 
@@ -125,6 +127,7 @@ def test_two_months_and_a_rerun(county):
     ids = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
     assert ids["JZ1"] == ids["R1"]  # same ID number, name written with a space
     ctx, feb = _run(county, "2026-02")
+    assert feb["check"]["registry"] == {"records": 4, "failed": 0, "errors": 0}
     assert feb["extract"]["registry"]["unchanged"] == 3 and feb["extract"]["civil"]["landed"] == 2
     ids_feb = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
     assert {k: ids_feb[k] for k in ids} == ids  # no id changed
@@ -158,6 +161,18 @@ def test_two_months_and_a_rerun(county):
         == before
     )
     assert dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry")) == ids_feb
+    extract = Path(feb["share"]["civil_affairs_elderly"]["path"])
+    assert extract.exists() and feb["share"]["civil_affairs_elderly"]["rows"] == 1  # 王芳, 63
+    assert (extract.parent / "manifest.json").exists()
+    failures = dict(
+        _query(
+            ctx, "SELECT rule_id, count(*) FROM quarantine.rows WHERE stage = 'check' GROUP BY 1"
+        )
+    )
+    assert failures == {}  # the hand-made county is clean; test_quality_checks covers failures
+    needles = {_id(p[3]): "id_number" for p in PEOPLE.values()}
+    out = Path(county["ONETABLE_OUT_DIR"])
+    assert scan_personal_data([out, ctx.store.state_dir], needles) == []
     lineage = _query(
         ctx,
         "SELECT DISTINCT source, window_end FROM meta.lineage WHERE run_id = ? ORDER BY ALL",
@@ -171,6 +186,6 @@ def test_a_failed_source_does_not_stop_the_run(county, tmp_path):
     bad = Path(county["ONETABLE_DATA_ROOT"]) / "civil/救助_20260131.csv"
     _civil(bad, [])
     bad.write_bytes("编号,名字\nJZ1,张伟\n".encode("gb18030"))  # no header the mapping knows
-    ctx, jan = _run(county, "2026-01")
+    _, jan = _run(county, "2026-01")
     assert jan["extract"]["civil"]["error"].startswith("source civil: no header row")
     assert jan["link"]["persons"] == 4

@@ -12,7 +12,7 @@ STAGE = "publish"
 _PERSONS = """
     period VARCHAR, person_id VARCHAR, id_number VARCHAR, name VARCHAR, sex VARCHAR,
     birth_date DATE, age INTEGER, phone VARCHAR, village_code VARCHAR, residence_type VARCHAR,
-    active BOOLEAN, "groups" VARCHAR[]"""
+    status VARCHAR, active BOOLEAN, "groups" VARCHAR[]"""
 
 
 def publish(settings: StoreSettings, period: Period, run_id: str) -> dict:
@@ -33,7 +33,9 @@ def publish(settings: StoreSettings, period: Period, run_id: str) -> dict:
                        year(DATE '{ref}') - year(p.birth_date)
                          - CASE WHEN strftime(DATE '{ref}', '%m%d') < strftime(p.birth_date, '%m%d')
                            THEN 1 ELSE 0 END,
-                       p.phone, p.village_code, p.residence_type, p.active,
+                       p.phone, p.village_code, p.residence_type,
+                       -- status from activity until sources' own status codes reach the core
+                       CASE WHEN p.active THEN '正常' ELSE '注销' END, p.active,
                        coalesce(g.groups, [])
                 FROM core.person_period p LEFT JOIN (
                     SELECT person_id, list(DISTINCT "group" ORDER BY "group") AS groups

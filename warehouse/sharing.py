@@ -1,0 +1,473 @@
+"""Sharing extracts: what one sharing-list entry allows of a published dataset, masked, in a file
+with a manifest, logged in the audit chain (DESIGN.md, "Audit"; docs/sharing.md).
+
+`export_entry` reads `marts.<dataset>` at the published snapshot for one period, keeps the rows in
+the entry's scope that meet its filters and only its listed columns (a column it drops is never
+read), masks them by the entry's plan (`onetable.schemas.sharing.plan_columns`), and writes
+
+    <out_root>/<consumer>/<entry>/<period>/data.<format>      the extract (temp file + rename)
+    <out_root>/<consumer>/<entry>/<period>/manifest.json      what it is, with the audit head
+    <out_root>/audit_anchor.log                                one line per extract: seq, hash, time
+
+The audit row (counts and checksum only) is appended in the caller's transaction before the files
+are put in place; its head goes into the manifest and the anchor file outside the store, so that a
+deleted last audit row shows (`verify_anchor`). If the transaction then fails, the anchor names a
+head the chain does not hold, which `verify_anchor` reports too.
+
+A dataset of the marts has a `period` column (YYYY-MM) and the canonical columns of its entity.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from onetable.schemas.contracts import Contracts
+from onetable.schemas.sharing import (
+    ColumnPlan,
+    RowFilter,
+    SharingEntry,
+    dataset_level,
+    load_sharing_list,
+    period_end,
+    plan_columns,
+)
+from onetable.warehouse.ledger import Transaction, run_snapshots, transaction, verify_audit_chain
+from onetable.warehouse.masking import mask
+from onetable.warehouse.store import StoreSettings, open_store
+
+PERIOD_COLUMN = "period"
+ANCHOR_FILE = "audit_anchor.log"
+MANIFEST_FILE = "manifest.json"
+PSEUDONYM_ALGORITHM = "HMAC-SHA256, hex, over the value trimmed and upper-cased"
+_MIN_KEY_BYTES = 32
+_MASK_KINDS = {"id_number", "phone", "name", "address"}
+
+log = logging.getLogger(__name__)
+
+
+class SharingError(Exception):
+    """An extract cannot be made as its entry asks (the dataset or a column is missing, the entry
+    is 不予共享, the key is too short). Messages name the entry, never a value."""
+
+
+@dataclass(frozen=True)
+class ExtractManifest:
+    """One extract as written: where, how many rows, its checksum and the audit head."""
+
+    entry_id: str
+    consumer: str
+    period: str
+    path: Path
+    manifest_path: Path
+    rows: int
+    sha256: str
+    format: str
+    audit_seq: int
+    audit_hash: str
+    level: str
+    document: dict[str, Any] = field(repr=False)
+
+
+def pseudonym(value: str, key: bytes) -> str:
+    """The keyed pseudonym of an identifier (domain.md §4.4): HMAC-SHA256 over the value trimmed
+    and upper-cased (the X of an ID number), as hex. Never a bare hash: the ID space is small."""
+    return hmac.new(key, value.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A short public fingerprint of a pseudonym key, so consumers can tell whether the pseudonyms
+    of two extracts are comparable; it reveals nothing of the key."""
+    return hmac.new(key, b"onetable pseudonym key id", hashlib.sha256).hexdigest()[:16]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a common year
+        return day.replace(year=day.year - years, day=28)
+
+
+def _condition_sql(condition: RowFilter, reference: date) -> tuple[str, list[Any]]:
+    col = f'"{condition.column}"'
+    if condition.in_ is not None:
+        return f"{col} IN ({', '.join('?' * len(condition.in_))})", list(condition.in_)
+    if condition.not_in is not None:
+        return f"{col} NOT IN ({', '.join('?' * len(condition.not_in))})", list(condition.not_in)
+    if condition.not_null:
+        return f"{col} IS NOT NULL", []
+    parts, params = [], []
+    if condition.min is not None:
+        parts.append(f"{col} >= ?")
+        params.append(condition.min)
+    if condition.max is not None:
+        parts.append(f"{col} <= ?")
+        params.append(condition.max)
+    if condition.age_min is not None:  # born on or before the day they turned age_min
+        parts.append(f"{col} <= ?")
+        params.append(_years_before(reference, condition.age_min))
+    if condition.age_max is not None:  # not yet age_max + 1
+        parts.append(f"{col} > ?")
+        params.append(_years_before(reference, condition.age_max + 1))
+    return " AND ".join(parts), params
+
+
+def _names(columns: list[str]) -> str:
+    # Column names come from the contracts (lower_snake_case ASCII), quoted all the same.
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _select(
+    con: duckdb.DuckDBPyConnection,
+    entry: SharingEntry,
+    plans: list[ColumnPlan],
+    key: list[str],
+    *,
+    period: str,
+    snapshot: int,
+) -> pa.Table:
+    table = f"marts.{entry.dataset}"
+    source = f"{table} AT (VERSION => {int(snapshot)})"
+    try:
+        have = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description]
+    except duckdb.Error:
+        raise SharingError(
+            f"sharing entry {entry.id}: dataset {table} does not exist at snapshot {snapshot}"
+        ) from None
+    shared = [p.name for p in plans if p.mask != "drop"]
+    needed = [PERIOD_COLUMN, *shared, *(c.column for c in entry.filters)]
+    if entry.row_scope != "all":
+        needed.append(entry.scope_column)
+    missing = sorted({c for c in needed if c not in have})
+    if missing:
+        raise SharingError(
+            f"sharing entry {entry.id}: {table} at snapshot {snapshot} has no column(s) "
+            f"{', '.join(missing)}"
+        )
+    where, params = [f'"{PERIOD_COLUMN}" = ?'], [period]
+    if entry.row_scope != "all":
+        scope = " OR ".join(f'starts_with("{entry.scope_column}", ?)' for _ in entry.row_scope)
+        where.append(f"({scope})")
+        params += list(entry.row_scope)
+    reference = period_end(period)
+    for condition in entry.filters:
+        sql, values = _condition_sql(condition, reference)
+        where.append(f"({sql})")
+        params += values
+    order = [c for c in key if c in have] or shared
+    sql = (
+        f"SELECT {_names(shared)} FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY {_names(order)}"
+    )
+    return con.execute(sql, params).to_arrow_table()
+
+
+# --- masking ----------------------------------------------------------------------------------
+
+
+def _masked(values: pa.ChunkedArray, plan: ColumnPlan, key: bytes | None) -> pa.Array:
+    items = values.to_pylist()
+    if plan.mask == "pseudonym":
+        assert key is not None
+        return pa.array([None if v is None else pseudonym(str(v), key) for v in items], pa.string())
+    if plan.mask == "partial":
+        kind = plan.personal if plan.personal in _MASK_KINDS else "other"
+        return pa.array([None if v is None else mask(str(v), kind) for v in items], pa.string())
+    if plan.mask == "generalize":
+        months = [None if v is None else f"{v.year:04d}-{v.month:02d}" for v in items]
+        return pa.array(months, pa.string())
+    raise AssertionError(plan.mask)
+
+
+def _apply(table: pa.Table, plans: list[ColumnPlan], key: bytes | None) -> pa.Table:
+    columns, names = [], []
+    for plan in plans:
+        if plan.mask == "drop":
+            continue
+        values = table.column(plan.name)
+        columns.append(values if plan.mask == "none" else _masked(values, plan, key))
+        names.append(plan.name)
+    return pa.table(columns, names=names)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _write(table: pa.Table, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pq.write_table(table, path, compression="zstd")
+    elif fmt == "csv":
+        # UTF-8 with a BOM, so that Excel on a government desktop shows the Chinese right.
+        with open(path, "w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(table.column_names)
+            for batch in table.to_batches(max_chunksize=10_000):
+                cols = [c.to_pylist() for c in batch.columns]
+                writer.writerows(
+                    ["" if v is None else v.isoformat() if isinstance(v, date) else v for v in row]
+                    for row in zip(*cols, strict=True)
+                )
+    elif fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("data")
+        sheet.append(table.column_names)
+        for batch in table.to_batches(max_chunksize=10_000):
+            cols = [c.to_pylist() for c in batch.columns]
+            for row in zip(*cols, strict=True):
+                sheet.append(list(row))
+        book.save(path)
+    else:  # the contract allows no other
+        raise SharingError(f"unknown format {fmt!r}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    _fsync(tmp)
+    os.replace(tmp, final)
+    try:  # make the rename itself durable
+        fd = os.open(final.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _append_anchor(out_root: Path, seq: int, digest: str, at: str, subject: str) -> Path:
+    anchor = out_root / ANCHOR_FILE
+    with open(anchor, "a", encoding="utf-8") as f:
+        f.write(f"{seq}\t{digest}\t{at}\t{subject}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return anchor
+
+
+def export_entry(
+    con: duckdb.DuckDBPyConnection,
+    tx: Transaction,
+    entry: SharingEntry,
+    contracts: Contracts,
+    *,
+    period: str,
+    run_id: str,
+    snapshot: int,
+    out_root: Path,
+    pseudonym_key: bytes,
+) -> ExtractManifest:
+    """Write the extract of one entry for one period from the published `snapshot`, inside the
+    caller's transaction `tx` (whose commit records the audit row). `contracts` classify the
+    columns (`load_contracts()`); `pseudonym_key` is the project's secret (at least 32 bytes)."""
+    if not isinstance(contracts, Contracts):
+        raise TypeError("export_entry needs the Contracts (load_contracts()), not a part of them")
+    if entry.sharing_type == "不予共享":
+        raise SharingError(f"sharing entry {entry.id} is 不予共享: nothing is extracted")
+    period_end(period)  # validates YYYY-MM
+    plans = plan_columns(entry, contracts)
+    if any(p.mask == "pseudonym" for p in plans) and len(pseudonym_key or b"") < _MIN_KEY_BYTES:
+        raise SharingError(
+            f"sharing entry {entry.id}: the pseudonym key must be at least {_MIN_KEY_BYTES} "
+            "bytes of secret"
+        )
+    entity = contracts.entities[entry.entity]
+    level = dataset_level(plans, contracts.classification)
+
+    raw = _select(con, entry, plans, entity.key, period=period, snapshot=snapshot)
+    table = _apply(raw, plans, pseudonym_key)
+    del raw
+
+    out_root = Path(out_root).resolve()
+    folder = out_root / entry.consumer.id / entry.id / period
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"data.{entry.format}"
+    tmp = folder / f".data.{entry.format}.{os.getpid()}.tmp"
+    try:
+        _write(table, tmp, entry.format)
+        checksum = _sha256(tmp)
+        shared = [p for p in plans if p.mask != "drop"]
+        relative = final.relative_to(out_root).as_posix()
+        seq, digest = tx.audit(
+            "share",
+            f"{entry.id}/{period}",
+            {
+                "entry": entry.id,
+                "consumer": entry.consumer.id,
+                "period": period,
+                "snapshot": int(snapshot),
+                "rows": table.num_rows,
+                "sha256": checksum,
+                "format": entry.format,
+                "file": relative,
+                "columns": {p.name: p.mask for p in plans},
+                "level": level.id,
+            },
+        )
+        _replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+    created = datetime.now(UTC)
+    document = {
+        "entry": entry.id,
+        "name_zh": entry.name_zh,
+        "provider": entry.provider.model_dump(),
+        "consumer": entry.consumer.model_dump(),
+        "purpose": entry.purpose,
+        "legal_basis": entry.legal_basis,
+        "sharing_type": entry.sharing_type,
+        "conditions": list(entry.conditions),
+        "approval_ref": entry.approval_ref,
+        "period": period,
+        "reference_date": period_end(period).isoformat(),
+        "run_id": run_id,
+        "snapshot": int(snapshot),
+        "dataset": f"marts.{entry.dataset}",
+        "row_scope": entry.row_scope,
+        "filters": [c.describe() for c in entry.filters],
+        "rows": table.num_rows,
+        "columns": [
+            {
+                "name": p.name,
+                "name_zh": p.name_zh,
+                "type": p.output_type,
+                "level": p.level,
+                "masking": p.mask,
+                "level_after_masking": p.level_after,
+            }
+            for p in shared
+        ],
+        "dropped_columns": [p.name for p in plans if p.mask == "drop"],
+        "classification": {
+            "level": level.id,
+            "name_zh": level.name_zh,
+            "rule": "the highest level of the shared columns after masking (docs/sharing.md)",
+        },
+        "pseudonym": (
+            {"algorithm": PSEUDONYM_ALGORITHM, "key_id": key_id(pseudonym_key)}
+            if any(p.mask == "pseudonym" for p in plans)
+            else None
+        ),
+        "disclosure_control": entry.disclosure_control,
+        "schedule": entry.schedule,
+        "file": final.name,
+        "format": entry.format,
+        "sha256": checksum,
+        "created_at": created.isoformat(timespec="seconds"),
+        "retention_days": entry.retention_days,
+        "delete_after": (created.date() + timedelta(days=entry.retention_days)).isoformat(),
+        "audit": {"seq": seq, "hash": digest},
+    }
+    manifest = folder / MANIFEST_FILE
+    tmp = folder / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _replace(tmp, manifest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _append_anchor(out_root, seq, digest, document["created_at"], f"{entry.id}/{period}")
+    log.info(
+        "shared %s for %s: %d rows to %s (audit %d)",
+        entry.id,
+        period,
+        table.num_rows,
+        relative,
+        seq,
+    )
+    return ExtractManifest(
+        entry_id=entry.id,
+        consumer=entry.consumer.id,
+        period=period,
+        path=final,
+        manifest_path=manifest,
+        rows=table.num_rows,
+        sha256=checksum,
+        format=entry.format,
+        audit_seq=seq,
+        audit_hash=digest,
+        level=level.id,
+        document=document,
+    )
+
+
+def read_anchor(out_root: Path) -> list[tuple[int, str]]:
+    """The (seq, hash) heads recorded in the anchor file, oldest first."""
+    anchor = Path(out_root) / ANCHOR_FILE
+    if not anchor.exists():
+        return []
+    heads = []
+    for line in anchor.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            seq, digest = line.split("\t")[:2]
+            heads.append((int(seq), digest))
+    return heads
+
+
+def verify_anchor(con: duckdb.DuckDBPyConnection, out_root: Path) -> tuple[int, str]:
+    """Check the audit chain and that it still holds every head written to the anchor file, so a
+    deleted last row (which leaves a shorter, still consistent chain) shows. Returns the head."""
+    head = verify_audit_chain(con)
+    rows = dict(con.execute("SELECT seq, hash FROM audit.log").fetchall())
+    for seq, digest in read_anchor(out_root):
+        if rows.get(seq) != digest:
+            raise ValueError(
+                f"audit log does not hold the head {seq} recorded in {ANCHOR_FILE}: "
+                "an audit row was deleted or rewritten, or its transaction never committed"
+            )
+    return head
+
+
+PSEUDONYM_KEY_ENV = "ONETABLE_PSEUDONYM_KEY"
+
+
+def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: str, out_root: Path,
+          pseudonym_key: bytes) -> dict:  # fmt: skip
+    """The share stage: every sharing entry due this period, extracted from the snapshot this run
+    published, each logged in the audit chain. Returns each entry's file, rows and checksum."""
+    entries = load_sharing_list(contracts=contracts)
+    done = {}
+    with open_store(settings) as con:
+        published = [r for r in run_snapshots(con, run_id) if r["stage"] == "publish"]
+        if not published:
+            raise SharingError(f"run {run_id} published nothing: there is nothing to share")
+        snapshot = published[-1]["snapshot"]
+        with transaction(con, run_id=run_id, stage="share") as tx:
+            for entry in entries.values():
+                if entry.sharing_type == "不予共享" or not entry.due(period):
+                    continue
+                manifest = export_entry(con, tx, entry, contracts, period=period, run_id=run_id,
+                                        snapshot=snapshot, out_root=out_root, pseudonym_key=pseudonym_key)  # fmt: skip
+                done[entry.id] = {
+                    "path": str(manifest.path),
+                    "rows": manifest.rows,
+                    "sha256": manifest.sha256,
+                }
+    return done
