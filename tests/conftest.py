@@ -87,3 +87,15 @@ def store_settings(tmp_path: Path, extension_cache: Path):
     settings = StoreSettings(state_dir=tmp_path / "state", key=new_key(), lock_timeout_s=60)
     shutil.copytree(extension_cache, settings.extension_dir, copy_function=os.link)
     return settings
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata database (SQLite in the repo-local test home), migrated once."""
+    import subprocess
+    import sys
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)

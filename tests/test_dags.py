@@ -1,6 +1,10 @@
-"""The DAG folder parses cleanly under the repo's airflow.cfg."""
+"""The DAG folder parses cleanly under the repo's airflow.cfg, and the monthly DAG runs the same
+stages as the CLI."""
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,40 @@ def test_dags_folder_imports_cleanly():
 
     assert Path(conf.get("core", "dags_folder")) == ROOT / "dags"
     assert os.environ["AIRFLOW_CONFIG"] == str(ROOT / "airflow.cfg")
+    started = time.perf_counter()
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
+    assert set(bag.dags) == {"onetable_monthly"}
     for dag in bag.dags.values():
         assert dag.tags, f"{dag.dag_id} has no tags"
+        assert all(t.retries >= 1 for t in dag.tasks)
+    assert (
+        time.perf_counter() - started < 30
+    )  # a guard against a top-level GX import, not a benchmark
+
+
+@pytest.mark.airflow
+def test_the_dag_file_imports_nothing_heavy():
+    code = "import sys; sys.path.insert(0, 'dags'); import onetable_monthly; " \
+           "print(sorted(m for m in ('great_expectations', 'pandas', 'recordlinkage') if m in sys.modules))"  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.airflow
+def test_stage_tasks_follow_the_pipeline_order():
+    from airflow.models import DagBag
+
+    from onetable.pipeline import STAGES
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["onetable_monthly"]
+    assert dag.get_task("begin").downstream_task_ids == set(STAGES)  # every stage gets the run
+    first = list(STAGES)[0]
+    order, task = [first], dag.get_task(first)
+    while task.downstream_task_ids:
+        (next_id,) = task.downstream_task_ids
+        task = dag.get_task(next_id)
+        order.append(task.task_id)
+    assert order == list(STAGES)

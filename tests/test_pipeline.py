@@ -189,3 +189,29 @@ def test_a_failed_source_does_not_stop_the_run(county, tmp_path):
     _, jan = _run(county, "2026-01")
     assert jan["extract"]["civil"]["error"].startswith("source civil: no header row")
     assert jan["link"]["persons"] == 4
+
+
+@pytest.mark.airflow
+def test_the_dag_runs_the_same_stages_as_the_cli(county, airflow_db, monkeypatch, tmp_path):
+    from airflow.models import DagBag
+    from airflow.sdk import DagRunState
+
+    cli_ctx, _ = _run(county, "2026-01")
+    cli_persons = _query(
+        cli_ctx, "SELECT * EXCLUDE (period) FROM marts.person_period ORDER BY person_id"
+    )
+    for name, value in county.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ONETABLE_STATE_DIR", str(tmp_path / "dag-state"))  # a store of its own
+    dag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags")).dags["onetable_monthly"]
+    run = dag.test(run_conf={"period": "2026-01"})
+    assert run.state == DagRunState.SUCCESS
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert set(states.values()) == {"success"} and len(states) == 8
+    dag_ctx = RunContext.create(
+        "2026-01", "check", {**county, "ONETABLE_STATE_DIR": str(tmp_path / "dag-state")}
+    )
+    dag_persons = _query(
+        dag_ctx, "SELECT * EXCLUDE (period) FROM marts.person_period ORDER BY person_id"
+    )
+    assert dag_persons == cli_persons
