@@ -20,7 +20,10 @@ def make_source(name: str, location: dict[str, Any], **overrides: Any) -> Source
         "read": {"mode": "snapshot"},
         "deleted": {"column": "状态", "values": ["注销", "迁出"]},
         "required": ["人员编号", "姓名"],
-        "columns": {"姓名": {"to": "name", "convert": "name"}, "身份证号": {"to": "id_number", "convert": "id_number"}},
+        "columns": {
+            "姓名": {"to": "name", "convert": "name"},
+            "身份证号": {"to": "id_number", "convert": "id_number"},
+        },
     }
     spec.update(overrides)
     return Source.model_validate(spec)

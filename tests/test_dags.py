@@ -49,7 +49,7 @@ def test_stage_tasks_follow_the_pipeline_order():
 
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags["onetable_monthly"]
     assert dag.get_task("begin").downstream_task_ids == set(STAGES)  # every stage gets the run
-    first = list(STAGES)[0]
+    first = next(iter(STAGES))
     order, task = [first], dag.get_task(first)
     while task.downstream_task_ids:
         (next_id,) = task.downstream_task_ids
