@@ -178,8 +178,15 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         frames = [f for s in person_sources(contracts) if len(f := _staged(con, s, period))]
         if not frames:
-            return {"records": 0, "persons": 0, "new_ids": 0}
+            return {"records": 0, "persons": 0, "new_ids": 0, "groups": 0, "unlinked": 0}
         records = pd.concat(frames, ignore_index=True)
+        # A record names a person only with an ID number, or a name and a birth date: a key
+        # place's contact (a name and a phone) stays in staging, unlinked and counted.
+        identifiable = records["id_number"].notna() | (
+            records["name"].notna() & records["birth_date"].notna()
+        )
+        unlinked = int((~identifiable).sum())
+        records = records[identifiable].reset_index(drop=True)
         registry = con.execute(
             "SELECT source, record_key, person_id FROM core.person_registry"
         ).df()
@@ -216,4 +223,5 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         "persons": int(golden["active"].sum()),
         "new_ids": len(new),
         "groups": len(groups),
+        "unlinked": unlinked,
     }

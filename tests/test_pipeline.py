@@ -123,7 +123,7 @@ def _query(ctx, sql, *params):
 def test_two_months_and_a_rerun(county):
     ctx, jan = _run(county, "2026-01")
     assert jan["extract"]["registry"]["landed"] == 4 and jan["extract"]["civil"]["landed"] == 1
-    assert jan["link"] == {"records": 5, "persons": 4, "new_ids": 5, "groups": 1}
+    assert jan["link"] == {"records": 5, "persons": 4, "new_ids": 5, "groups": 1, "unlinked": 0}
     ids = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
     assert ids["JZ1"] == ids["R1"]  # same ID number, name written with a space
     ctx, feb = _run(county, "2026-02")
@@ -132,7 +132,7 @@ def test_two_months_and_a_rerun(county):
     ids_feb = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
     assert {k: ids_feb[k] for k in ids} == ids  # no id changed
     assert ids_feb["JZ2"] == ids["R2"]  # a lower-case x is the same number
-    assert ids_feb["JZ3"] not in ids.values()  # no ID, no name match: a new person
+    assert "JZ3" not in ids_feb and feb["link"]["unlinked"] == 1  # a name alone names no one
     # R1 died: not counted in February; the elderly count drops
     values = dict(_query(ctx, "SELECT period || indicator || village_code, value FROM marts.one_table "
                               "WHERE indicator IN ('LN01', 'JZ01', 'JZ02', 'RK03')"))  # fmt: skip
