@@ -139,18 +139,19 @@ def _extract_files(
         key=lambda item: (item[0], item[1].name),
     )
     with open_store(settings) as con:
-        landed = dict(
-            con.execute(
-                "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]
-            ).fetchall()
-        )
+        # the same bytes for the same day were landed already; the same bytes for a later day are
+        # a new snapshot in which nothing changed
+        landed = {
+            (digest, end) for digest, end in con.execute(
+                "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]).fetchall()
+        }  # fmt: skip
     todo = []
     for day, path in candidates:
         window_end = datetime.combine(day + timedelta(days=1), datetime.min.time())
         if window_end > end:
             continue
         digest = _sha256(path)
-        if digest in landed and not (force and landed[digest] == end):
+        if (digest, window_end) in landed and not (force and window_end == end):
             continue
         todo.append((window_end, path, digest))
     if not todo:

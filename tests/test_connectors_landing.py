@@ -214,3 +214,14 @@ def test_hash_of_identity_columns_as_record_key(store_settings, tmp_path):
 def test_a_file_source_needs_a_data_root(store_settings):
     with pytest.raises(ConnectorError, match="needs a data root"):
         extract_source(store_settings, _source(), MAPPING, end=END, run_id="r")
+
+
+def test_the_same_list_next_month_is_a_new_snapshot(store_settings, tmp_path):
+    data = tmp_path / "data"
+    jan = write_csv(data / "drop/户籍_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    (data / "drop/户籍_20260228.csv").write_bytes(jan.read_bytes())  # nothing changed in February
+    manifests = _extract(store_settings, _source(), data).manifests
+    assert [(m.window.end, m.landed, m.unchanged) for m in manifests] == [
+        (datetime(2026, 2, 1), 1, 0),
+        (datetime(2026, 3, 1), 0, 1),
+    ]
