@@ -3,7 +3,7 @@ person history built from them.
 
 The matching here is the walking pipeline's first real one: a valid ID number shared with a
 known person, else the same name and birth date as exactly one known person, else a new person
-(records of new persons grouped the same way). Ids live in a registry keyed by (source,
+(records of new persons grouped the same way); names are compared by their pinyin. Ids live in a registry keyed by (source,
 record_key): a rerun or a later period never changes an id once given (DESIGN.md, "Runs, windows
 and ids"). The person-linkage issue replaces the matching, not the registry.
 """
@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from onetable.linkage.standardize import pinyin_key
 from onetable.schemas.contracts import Contracts, Source
 from onetable.warehouse.ledger import transaction
 from onetable.warehouse.periods import Period
@@ -80,7 +81,9 @@ def assign_ids(
     )
     known = records[~records["new"]]
     by_id = dict(zip(known.loc[ok_id, "id_number"], known.loc[ok_id, "person_id"], strict=True))
-    dob_key = records["name"].fillna("") + "|" + records["birth_date"].fillna("")
+    # the name's sound, not its characters: a homophone typo (同音字) still meets its person
+    sounds = {n: pinyin_key(n) for n in records["name"].dropna().unique()}
+    dob_key = records["name"].map(sounds).fillna("") + "|" + records["birth_date"].fillna("")
     has_dob = records["name"].notna() & records["birth_date"].notna()
     known_dob = known[has_dob[known.index]]
     per_key = known_dob.groupby(dob_key[known_dob.index])["person_id"].unique()

@@ -148,3 +148,13 @@ def code(raw: str | None, values: dict[str, str]) -> Result:
     if cleaned in values:
         return values[cleaned], ()
     return cleaned, ("code_unknown",)
+
+
+def pinyin_key(name_value: str | None) -> str | None:
+    """The toneless pinyin of a standardized name: 王伟 and 王纬 (a homophone typo, 同音字) share
+    `wang wei`. Other characters (·, Latin letters) stay as they are."""
+    if not name_value:
+        return None
+    from pypinyin import Style, lazy_pinyin
+
+    return " ".join(lazy_pinyin(name_value, style=Style.NORMAL, errors="default"))

@@ -131,3 +131,10 @@ def test_code_integer_text():
     assert st.integer("3.0") == ("3", ())
     assert st.integer("三") == (None, ("integer_invalid",))
     assert st.text("  人民路  226号 ") == ("人民路 226号", ())
+
+
+def test_pinyin_key_joins_homophones():
+    assert st.pinyin_key("王伟") == st.pinyin_key("王纬") == "wang wei"
+    assert st.pinyin_key("李娜") != st.pinyin_key("李妍")
+    assert st.pinyin_key("买买提·艾力") == "mai mai ti · ai li"
+    assert st.pinyin_key(None) is None

@@ -1,4 +1,5 @@
-"""`onetable demo generate`: build the demo county and write its ground truth.
+"""`onetable demo generate`: build the demo county, write its ground truth and its department
+systems; `onetable demo serve`: the grid system's HTTP API.
 
 The summary printed is counts only: a name, ID number, phone or address never reaches the
 console (DESIGN.md, "Never").
@@ -35,16 +36,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_START,
         help=f"first day of the period, YYYY-MM-DD (default {DEFAULT_START})",
     )
-    p.add_argument("--out", type=Path, required=True, help="folder for truth/ and registry/")
+    p.add_argument(
+        "--error-scale",
+        type=float,
+        default=1.0,
+        help="multiply every documented error rate of the department systems (0: no errors)",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="folder for truth/, registry/ and sources/"
+    )
     p.set_defaults(func=cmd_generate)
+    s = demo_sub.add_parser(
+        "serve", help="serve the grid system's paged JSON API from a generated folder"
+    )
+    s.add_argument("--out", type=Path, required=True, help="the folder `generate` wrote")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    s.set_defaults(func=cmd_serve)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate and write; the summary has counts only. Returns the exit code."""
     from onetable.demo.generate import Settings, generate  # numpy, pandas: only when used
+    from onetable.demo.systems import write_sources
     from onetable.demo.truth import write_truth
 
     settings = Settings(args.persons, args.seed, args.months, args.start)
+    if args.error_scale < 0:
+        console.print("[red]error:[/red] --error-scale must be 0 or more", highlight=False)
+        return 2
     began = time.perf_counter()
     try:
         demo = generate(settings)
@@ -52,6 +72,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     frames = write_truth(demo, args.out)
+    systems = write_sources(args.out, args.error_scale)
     seconds = time.perf_counter() - began
 
     console.print(
@@ -70,5 +91,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for kind, n in frames["events"]["type"].value_counts().sort_index().items():
         by_type.add_row(str(kind), str(n))
     console.print(by_type)
-    console.print(f"wrote {args.out / 'truth'} and {args.out / 'registry' / 'divisions.csv'}")
+    sources = Table(
+        "source", "records by month end", "versions", "with errors",
+        title=f"department systems (error scale {args.error_scale:g})",
+    )  # fmt: skip
+    for name, system in systems.items():
+        flawed = sum(1 for v in system.versions if v.rec.errors)
+        months = " → ".join(str(len(view)) for view in system.views)
+        sources.add_row(name, months, str(len(system.versions)), str(flawed))
+    console.print(sources)
+    console.print(
+        f"wrote {args.out / 'truth'}, {args.out / 'registry' / 'divisions.csv'} and "
+        f"{args.out / 'sources'}"
+    )
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the grid API until Ctrl-C or SIGTERM; prints its URL only."""
+    from onetable.demo.serve import serve
+
+    return serve(args.out, args.host, args.port)
