@@ -35,16 +35,8 @@ test: services install lint
 	$(BIN)/pytest
 
 demo: install
-	@mkdir -p $(DEMO_DIR)
-	@test -f $(DEMO_DIR)/onetable.key || $(BIN)/onetable store new-key $(DEMO_DIR)/onetable.key
 	$(BIN)/onetable demo generate --out $(DEMO_DIR)
-	@export ONETABLE_STORE_KEY=$$(cat $(DEMO_DIR)/onetable.key) ONETABLE_STATE_DIR=$(DEMO_DIR)/state; \
-	  $(BIN)/onetable store init && \
-	  $(BIN)/onetable contracts check && \
-	  $(BIN)/onetable store status
-	@echo "demo: county truth in $(DEMO_DIR)/truth, registry in $(DEMO_DIR)/registry"
-	@echo "demo: store in $(DEMO_DIR)/state (encrypted), key in $(DEMO_DIR)/onetable.key (outside it)"
-	@echo "demo: the department systems and the pipeline are not built yet; this run made the county, the key and the store"
+	$(BIN)/onetable demo run --out $(DEMO_DIR)
 
 clean:
 	rm -rf $(VENV) .airflow .airflow-test $(DEMO_DIR)

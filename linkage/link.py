@@ -3,9 +3,10 @@ person history built from them.
 
 The matching here is the walking pipeline's first real one: a valid ID number shared with a
 known person, else the same name and birth date as exactly one known person, else a new person
-(records of new persons grouped the same way); names are compared by their pinyin. Ids live in a registry keyed by (source,
-record_key): a rerun or a later period never changes an id once given (DESIGN.md, "Runs, windows
-and ids"). The person-linkage issue replaces the matching, not the registry.
+(records of new persons grouped the same way); names are compared by their pinyin. Ids live in a
+registry keyed by (source, record_key): a rerun or a later period never changes an id once given
+(DESIGN.md, "Runs, windows and ids"). The person-linkage issue replaces the matching, not the
+registry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from onetable.linkage.standardize import pinyin_key
 from onetable.schemas.contracts import Contracts, Source
+from onetable.schemas.rules import id_birth_date
 from onetable.warehouse.ledger import transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
@@ -51,16 +53,20 @@ def _staged(con: duckdb.DuckDBPyConnection, source: Source, period: Period) -> p
         "AND schema_name = 'staging' AND table_name = ?", [source.source]).fetchall()}  # fmt: skip
     if not have:
         return pd.DataFrame()
-    group = next(
-        (s for s in source.columns if source.target(s) == ("group_membership", "group")), None
-    )
     cols = [f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in IDENTITY]
-    group_sql = '"group"' if group and "group" in have else 'NULL::VARCHAR AS "group"'
+    group_sql = '"group"' if "group" in have else 'NULL::VARCHAR AS "group"'
     return con.execute(
         f"SELECT _source, _record_key, _ended, _flags, {', '.join(cols)}, {group_sql} "
         f'FROM staging."{source.source}" WHERE _period = ?',
         [str(period)],
     ).df()
+
+
+def _id_birth_date(id_number: object) -> str | None:
+    if not isinstance(id_number, str):
+        return None
+    born = id_birth_date(id_number)
+    return born.isoformat() if born else None
 
 
 def assign_ids(
@@ -83,8 +89,10 @@ def assign_ids(
     by_id = dict(zip(known.loc[ok_id, "id_number"], known.loc[ok_id, "person_id"], strict=True))
     # the name's sound, not its characters: a homophone typo (同音字) still meets its person
     sounds = {n: pinyin_key(n) for n in records["name"].dropna().unique()}
-    dob_key = records["name"].map(sounds).fillna("") + "|" + records["birth_date"].fillna("")
-    has_dob = records["name"].notna() & records["birth_date"].notna()
+    # a record without a birth date (a tenant list) still has the one in its ID number
+    born = records["birth_date"].fillna(records["id_number"].map(_id_birth_date))
+    dob_key = records["name"].map(sounds).fillna("") + "|" + born.fillna("")
+    has_dob = records["name"].notna() & born.notna()
     known_dob = known[has_dob[known.index]]
     per_key = known_dob.groupby(dob_key[known_dob.index])["person_id"].unique()
     by_dob = {k: v[0] for k, v in per_key.items() if len(v) == 1}

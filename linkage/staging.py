@@ -45,7 +45,8 @@ def converter(mapping: Mapping) -> Callable[[str | None], st.Result]:
 
 def staged_columns(source: Source) -> list[str]:
     """Canonical column names of a source's staging table, in mapping order."""
-    return list(dict.fromkeys(source.target(c)[1] for c in source.columns))
+    mapped = [source.target(c)[1] for c in source.columns]
+    return list(dict.fromkeys(mapped + [t.rpartition(".")[2] for t in source.constants]))
 
 
 def state_sql(source: Source, period: Period) -> str:
@@ -83,6 +84,8 @@ def standardize_source(
         out[column] = [results[v][0] for v in raw]
         for i, v in enumerate(raw):
             flags[i].extend(f"{column}:{f}" for f in results[v][1])
+    for target, value in source.constants.items():
+        out[target.rpartition(".")[2]] = value
     out["_flags"] = flags
     return out
 

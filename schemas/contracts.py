@@ -273,6 +273,7 @@ class Source(_Strict):
     deleted: Deleted | None = None
     required: list[str] = []  # source columns whose absence fails the source (schema drift)
     columns: dict[str, Mapping]
+    constants: dict[str, str] = {}  # target -> value every record of the source has (group: 残疾)
 
     def target(self, source_column: str) -> tuple[str, str]:
         """(entity, column) a source column maps to."""
@@ -397,6 +398,15 @@ def _cross_check(contracts: Contracts) -> None:
                 problems.append(
                     f"{where}: columns.{src_col}.to: {column!r} is not a column of entity "
                     f"{target.entity!r}"
+                )
+    for name, source in contracts.sources.items():
+        for target_name in source.constants:
+            entity_name, _, column = target_name.rpartition(".")
+            entity = contracts.entities.get(entity_name or source.entity)
+            if entity is None or column not in entity.columns:
+                problems.append(
+                    f"{root / 'sources' / f'{name}.yaml'}: constants.{target_name}: not a column of "
+                    f"entity {entity_name or source.entity!r}"
                 )
     if not contracts.divisions.resolve(root).exists():
         problems.append(

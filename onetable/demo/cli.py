@@ -53,6 +53,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
     s.set_defaults(func=cmd_serve)
+    r = demo_sub.add_parser(
+        "run", help="run the pipeline over every month of a generated folder, serving its API"
+    )
+    r.add_argument("--out", type=Path, required=True, help="the folder `generate` wrote")
+    r.add_argument("--port", type=int, default=8765, help="the grid API's port (0: any free one)")
+    r.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The pipeline over the demo's months; counts only. Returns the exit code."""
+    from onetable.demo.run import run_demo
+
+    run_demo(args.out, args.port)
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

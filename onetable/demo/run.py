@@ -56,8 +56,16 @@ def demo_environ(out: Path, url: str) -> dict[str, str]:
         "ONETABLE_SOURCES_DIR": str(mappings(out, url)),
         "ONETABLE_DATA_ROOT": str(sources),
         "ONETABLE_OUT_DIR": str(out / "out"),
-        "AIRFLOW_CONN_DEMO_HOUSEHOLD_REGISTRY": f"sqlite:///{sources / 'household_registry.db'}",
-        "AIRFLOW_CONN_DEMO_HEALTH": f"sqlite:///{sources / 'health.db'}",
+    }
+
+
+def databases_as_of(out: Path, month_end: str) -> dict[str, str]:
+    """The two department databases as they stood at a month end: a database keeps only its
+    current rows, so replaying a month reads the copy the generator kept of that month."""
+    folder = out.resolve() / "sources" / "as_of" / month_end
+    return {
+        "AIRFLOW_CONN_DEMO_HOUSEHOLD_REGISTRY": f"sqlite:///{folder / 'household_registry.db'}",
+        "AIRFLOW_CONN_DEMO_HEALTH": f"sqlite:///{folder / 'health.db'}",
     }
 
 
@@ -103,7 +111,9 @@ def run_demo(out: Path, port: int = 8765) -> dict[str, dict]:
     try:
         for month_end in meta["month_ends"]:
             period = Period.parse(month_end[:7])
-            ctx = RunContext.create(str(period), new_run_id(period), environ)
+            ctx = RunContext.create(
+                str(period), new_run_id(period), {**environ, **databases_as_of(out, month_end)}
+            )
             results[str(period)] = run_period(ctx)
             console.print(_extract_table(str(period), results[str(period)]["extract"]))
             with open_store(ctx.store) as con:
