@@ -190,7 +190,10 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         frames = [f for s in person_sources(contracts) if len(f := _staged(con, s, period))]
         if not frames:
             return {"records": 0, "persons": 0, "new_ids": 0, "groups": 0, "unlinked": 0}
-        records = pd.concat(frames, ignore_index=True)
+        # a fixed order, so that the same records get the same new ids in any store
+        records = pd.concat(frames, ignore_index=True).sort_values(
+            ["_source", "_record_key"], ignore_index=True
+        )
         # A record names a person only with an ID number, or a name and a birth date: a key
         # place's contact (a name and a phone) stays in staging, unlinked and counted.
         identifiable = records["id_number"].notna() | (
