@@ -13,7 +13,7 @@ import pyarrow as pa
 from onetable.connectors.landing import landed_columns, latest_rows_sql
 from onetable.linkage import standardize as st
 from onetable.schemas.contracts import Contracts, Mapping, Source
-from onetable.warehouse.ledger import transaction
+from onetable.warehouse.ledger import tables, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
@@ -114,11 +114,9 @@ def standardize(settings: StoreSettings, contracts: Contracts, period: Period, r
     """Stage every source that has landed anything; counts per source."""
     counts = {}
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'landing'").fetchall()}  # fmt: skip
+        landed = tables(con, "landing")
         for name, source in contracts.sources.items():
-            if name not in tables:
+            if name not in landed:
                 continue
             frame = standardize_source(con, source, period)
             _write(con, source, period, frame)

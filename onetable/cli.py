@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,16 +23,13 @@ def _settings():
 
 
 def cmd_store_new_key(args: argparse.Namespace) -> int:
-    from onetable.warehouse.store import KEY_ENV, new_key
+    from onetable.warehouse.store import KEY_ENV, write_key_file
 
     path: Path = args.path
     if path.exists():
         console.print(f"[red]{path} exists; not overwriting a key[/red]")
         return 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(new_key() + "\n")
+    write_key_file(path)
     console.print(f"wrote a new store key to {path} (mode 600). Use it with:")
     console.print(f"  export {KEY_ENV}=$(cat {path})")
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from onetable.schemas.contracts import Contracts, Source
-from onetable.warehouse.ledger import QuarantineRecord, transaction
+from onetable.warehouse.ledger import QuarantineRecord, tables, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
@@ -31,9 +31,7 @@ def check(settings: StoreSettings, contracts: Contracts, period: Period, run_id:
 
     counts = {}
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
-        staged = {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'staging'").fetchall()}  # fmt: skip
+        staged = tables(con, "staging")
         for name, source in contracts.sources.items():
             if name not in staged:
                 continue

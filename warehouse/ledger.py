@@ -75,6 +75,16 @@ def ensure_layout(con: duckdb.DuckDBPyConnection) -> None:
         _name_commit(con, run_id="init", stage="init", actor=current_actor())
 
 
+def tables(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
+    """The tables of one schema of the store."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ?",
+        [schema],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def current_actor() -> str:
     """The OS user, or the Airflow task's identity when running under Airflow."""
     dag, task = os.environ.get("AIRFLOW_CTX_DAG_ID"), os.environ.get("AIRFLOW_CTX_TASK_ID")

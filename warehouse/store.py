@@ -92,6 +92,16 @@ def new_key() -> str:
     return os.urandom(32).hex()
 
 
+def write_key_file(path: Path) -> str:
+    """Write a new key to `path` (mode 600), refusing to overwrite one; returns the key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
 def check_key(key: str) -> None:
     """Refuse a missing or weak key before DuckDB sees it."""
     if not key:

@@ -20,12 +20,10 @@ DEMO_URL = "http://127.0.0.1:8765"  # what the shipped mappings name; replaced b
 
 def _key_file(path: Path) -> str:
     """A random key kept in a file of its own (mode 600), made the first time."""
-    from onetable.warehouse.store import new_key
+    from onetable.warehouse.store import write_key_file
 
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(new_key() + "\n")
+        write_key_file(path)
         console.print(f"made a key: {path}")
     return path.read_text().strip()
 
