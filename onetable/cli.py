@@ -97,11 +97,16 @@ def cmd_accounting(args: argparse.Namespace) -> int:
 
 def cmd_contracts_check(args: argparse.Namespace) -> int:
     from onetable.schemas.contracts import load_contracts
+    from onetable.schemas.one_table import load_one_table
+    from onetable.schemas.sharing import load_sharing_list
 
-    contracts = load_contracts(args.dir)
+    contracts = load_contracts(args.dir, sources_dir=args.sources)
+    sharing = load_sharing_list(contracts=contracts)
+    table = load_one_table()
     console.print(
         f"contracts OK: {len(contracts.entities)} entities, {len(contracts.sources)} sources, "
-        f"division registry {contracts.divisions.edition}"
+        f"{len(sharing)} sharing entries, one table {table.version} ({len(table.indicators)} "
+        f"indicators), division registry {contracts.divisions.edition}"
     )
     return 0
 
@@ -178,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)"
     )
+    p.add_argument("--sources", type=Path, default=None, help="a deployment's source mappings")
     p.set_defaults(func=cmd_contracts_check)
 
     add_demo_parser(sub)

@@ -1,6 +1,7 @@
 """The stage order, in one place: the CLI runs it in one process, the Airflow DAG runs each stage as
-a task. Every stage is a plain function of a RunContext that returns counts and ids only (what an
-XCom may carry), and meets the others only through the store.
+a task. Each stage is a plain function with explicit inputs (store settings, contracts, period, run
+id) that returns counts and ids only (what an XCom may carry) and meets the others only through the
+store; the adapters here build those inputs from a RunContext.
 """
 
 from __future__ import annotations

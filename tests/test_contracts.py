@@ -156,3 +156,26 @@ def test_several_problems_are_reported_together(root):
           "category: 电话, level: personal, personal: phone")  # fmt: skip
     message = _expect(root, "columns.name.level", "columns.phone.category")
     assert len(message.splitlines()) == 2
+
+
+def test_one_table_contract(tmp_path):
+    from onetable.schemas.one_table import load_one_table
+
+    table = load_one_table()
+    assert {i.id for i in table.indicators} >= {"RK01", "LN01", "LN02", "JZ01", "CJ01"}
+    bad = tmp_path / "one_table.yaml"
+    bad.write_text(
+        (SHIPPED / "one_table.yaml").read_text(encoding="utf-8")
+        + "  - {left: XX01, op: '<=', right: RK01}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContractError, match="rules.4: rules must name indicators"):
+        load_one_table(bad)
+
+
+def test_the_demo_mappings_load():
+    from importlib.resources import files
+
+    contracts = load_contracts(sources_dir=Path(str(files("onetable.demo") / "sources")))
+    assert len(contracts.sources) == 8
+    assert contracts.sources["disability"].constants == {"group": "残疾"}
