@@ -169,7 +169,7 @@ def test_one_table_contract(tmp_path):
         + "  - {left: XX01, op: '<=', right: RK01}\n",
         encoding="utf-8",
     )
-    with pytest.raises(ContractError, match="rules.4: rules must name indicators"):
+    with pytest.raises(ContractError, match=r"rules\.4: rules must name indicators"):
         load_one_table(bad)
 
 
