@@ -3,6 +3,7 @@ a rerun, the DAG, and no personal data outside the store and the allowed places.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -157,3 +158,9 @@ def test_the_dag_yields_the_cli_core(demo, airflow_db, monkeypatch, tmp_path):
     assert dag_core == _query(
         out, "SELECT * FROM marts.person_period WHERE period = '2026-01' ORDER BY person_id"
     )
+    people = load_truth(out / "truth").persons.sample(300, random_state=2)
+    needles = {v: "id_number" for v in people["id_number"]} | {
+        v: "phone" for v in people["phone"].dropna()
+    }
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])  # its metadata DB (XCom) and task logs
+    assert scan_personal_data([airflow_home, tmp_path / "dag-state"], needles) == []
