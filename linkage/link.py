@@ -97,11 +97,15 @@ def assign_ids(
     per_key = known_dob.groupby(dob_key[known_dob.index])["person_id"].unique()
     by_dob = {k: v[0] for k, v in per_key.items() if len(v) == 1}
     fresh: dict[str, str] = {}
-    for i in records.index[records["new"]]:
+    # records with a valid ID number first: a record without one then meets every person
+    new = records.index[records["new"]]
+    for i in [*new[ok_id[new]], *new[~ok_id[new]]]:
         id_number, key = records.at[i, "id_number"], dob_key[i]
         if ok_id[i] and id_number in by_id:
             person = by_id[id_number]
-        elif has_dob[i] and key in by_dob:
+        elif has_dob[i] and key in by_dob and not ok_id[i]:
+            # a valid ID number of its own is a person of its own: namesakes born the same day
+            # (twins among them) are never merged by name
             person = by_dob[key]
         else:
             group_key = f"id:{id_number}" if ok_id[i] else f"nd:{key}" if has_dob[i] else f"rec:{i}"
