@@ -9,7 +9,7 @@ export PROJECT_ROOT := $(CURDIR)
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: install demo test lint format services clean
+.PHONY: install demo test lint format services airflow-init clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ test: services install lint
 demo: install
 	$(BIN)/onetable demo generate --out $(DEMO_DIR)
 	$(BIN)/onetable demo run --out $(DEMO_DIR)
+
+# Airflow's metadata database (in AIRFLOW_HOME) and the pool the DAG's tasks share.
+airflow-init: install
+	$(BIN)/airflow db migrate
+	$(BIN)/airflow pools import airflow_pools.json
 
 clean:
 	rm -rf $(VENV) .airflow .airflow-test $(DEMO_DIR)

@@ -56,3 +56,15 @@ def test_stage_tasks_follow_the_pipeline_order():
         task = dag.get_task(next_id)
         order.append(task.task_id)
     assert order == list(STAGES)
+
+
+@pytest.mark.airflow
+def test_the_pool_the_tasks_use_is_configured():
+    import json
+
+    from airflow.models import DagBag
+
+    pools = json.loads((ROOT / "airflow_pools.json").read_text(encoding="utf-8"))
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["onetable_monthly"]
+    assert {t.pool for t in dag.tasks} == {"onetable_store"}
+    assert pools["onetable_store"]["slots"] == 1  # a DuckDB-file catalog admits one process
