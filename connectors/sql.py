@@ -130,6 +130,15 @@ def _copy_batches(
             raise
 
 
+def _bound_for(conn: sa.Connection):
+    """A window bound as the database compares it. SQLite stores times as text, so a bound is
+    written the way its rows are (`2026-02-01 00:00:00`), not as SQLAlchemy's DATETIME text with
+    microseconds, which would put a row stamped at midnight into the window before."""
+    if conn.dialect.name == "sqlite":
+        return lambda moment: sa.literal(moment.isoformat(sep=" "), sa.String)
+    return lambda moment: moment
+
+
 def read_sql(
     url: URL, location: SqlLocation, *, source: Source, window: Window,
     batch_rows: int = BATCH_ROWS, retries: int = 3, backoff_s: float = 1.0,
@@ -151,9 +160,10 @@ def read_sql(
                 ) from None
             if cursor:
                 col = sa.column(cursor)
+                bound = _bound_for(conn)
                 if window.start is not None:
-                    stmt = stmt.where(col >= window.start - source.read.overlap)
-                stmt = stmt.where(col < window.end)
+                    stmt = stmt.where(col >= bound(window.start - source.read.overlap))
+                stmt = stmt.where(col < bound(window.end))
             label = f"{location.conn_id}/{where}"
             batches = (
                 _copy_batches(conn, stmt, names, batch_rows)

@@ -264,3 +264,21 @@ def test_extract_all_goes_on_past_a_failed_source(store_settings, tmp_path):
     down, up = extract_all(store_settings, contracts, end=FEB, run_id="r", environ=env)
     assert down.error.startswith("source down: cannot reach the database")
     assert up.error is None and up.manifests[0].landed == 1
+
+
+def test_a_row_stamped_at_midnight_belongs_to_the_window_it_opens(store_settings, database):
+    url, table, engine = database
+    _put(
+        engine,
+        table,
+        [("P1", "张三", "正常", datetime(2026, 1, 31, 23, 59)), ("P2", "李四", "正常", FEB)],
+    )
+    source = _source(table)
+    env = {"AIRFLOW_CONN_DEPT_REGISTRY": url}
+    jan = extract_source(
+        store_settings, source, MAPPING, end=FEB, run_id="r1", environ=env
+    ).manifests[0]
+    feb = extract_source(
+        store_settings, source, MAPPING, end=MAR, run_id="r2", environ=env
+    ).manifests[0]
+    assert (jan.landed, feb.landed, feb.unchanged) == (1, 1, 1)
