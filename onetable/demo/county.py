@@ -8,14 +8,14 @@ this says so on every row (domain.md §5.3, schemas/reference/README.md).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from datetime import date
-from importlib.resources import files
 
 import pandas as pd
+
+from onetable.schemas.contracts import load_contracts
+from onetable.schemas.divisions import registry
 
 COUNTY_CODE = "320324"  # 睢宁县, Xuzhou (domain.md §8.2)
 PROVINCE_NAME = "江苏省"
@@ -76,9 +76,9 @@ class County:
 
 
 def read_tree() -> list[dict[str, str]]:
-    """The Jiangsu division tree shipped as package data of onetable.schemas."""
-    path = files("onetable.schemas") / "reference" / "jiangsu_divisions.csv"
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    """The Jiangsu division tree the shipped contracts name (`schemas/divisions.yaml`), checked
+    row by row by the registry's loader."""
+    return registry(load_contracts()).to_dict("records")
 
 
 def _kind_by_name(name: str, kinds: tuple[str, ...], default: str) -> str:
