@@ -146,6 +146,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_link_records(args: argparse.Namespace) -> int:
+    from onetable.linkage.records import link_records, read_table, write_table
+
+    mapping = dict(item.split("=", 1) for item in args.map)
+    linked = link_records(read_table(args.input, mapping))
+    write_table(linked, args.output)
+    console.print(f"{len(linked)} records, {linked['person_id'].nunique()} persons: {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onetable",
@@ -176,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the pipeline for one period, every stage in order")
     p.add_argument("--period", help="YYYY-MM (default: the last complete month)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "link-records", help="link a table of records to person ids (CSV or Parquet)"
+    )
+    p.add_argument(
+        "input",
+        type=Path,
+        help="record_id, source, name, sex, birth_date, id_number, phone, address",
+    )
+    p.add_argument("output", type=Path, help="record_id, person_id (.csv or .parquet)")
+    p.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
+                   help="read a canonical column from another column name, e.g. name=given_name")  # fmt: skip
+    p.set_defaults(func=cmd_link_records)
 
     contracts = sub.add_parser("contracts", help="the contracts in schemas/")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
