@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from onetable.linkage.standardize import pinyin_key
 from onetable.schemas.contracts import Contracts, Source
 from onetable.schemas.rules import id_birth_date
-from onetable.warehouse.ledger import transaction
+from onetable.warehouse.ledger import insert_frame, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
@@ -147,13 +146,7 @@ def _replace_period(
     con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, period: Period
 ) -> None:
     con.execute(f"DELETE FROM {table} WHERE period = ?", [str(period)])
-    if len(frame):
-        con.register("__frame", pa.Table.from_pandas(frame, preserve_index=False))
-        try:
-            cols = ", ".join(f'"{c}"' for c in frame.columns)
-            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM __frame")
-        finally:
-            con.unregister("__frame")
+    insert_frame(con, table, frame)
 
 
 def _rebuild_history(con: duckdb.DuckDBPyConnection, recorded_at: datetime) -> None:
@@ -218,12 +211,7 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         new = new.rename(columns={"_source": "source", "_record_key": "record_key"}).assign(
             run_id=run_id, assigned_at=now
         )
-        if len(new):
-            con.register("__new", pa.Table.from_pandas(new, preserve_index=False))
-            con.execute(
-                "INSERT INTO core.person_registry SELECT source, record_key, person_id, run_id, assigned_at FROM __new"
-            )
-            con.unregister("__new")
+        insert_frame(con, "core.person_registry", new)
         golden = _golden(records, period)
         _replace_period(con, "core.person_period", golden, period)
         groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]

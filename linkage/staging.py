@@ -8,12 +8,11 @@ from collections.abc import Callable
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from onetable.connectors.landing import landed_columns, latest_rows_sql
 from onetable.linkage import standardize as st
 from onetable.schemas.contracts import Contracts, Mapping, Source
-from onetable.warehouse.ledger import tables, transaction
+from onetable.warehouse.ledger import insert_frame, tables, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
@@ -100,14 +99,7 @@ def _write(
         f"_window_end TIMESTAMP, _ended BOOLEAN, {columns}, _flags VARCHAR[])"
     )
     con.execute(f"DELETE FROM {name} WHERE _period = ?", [str(period)])
-    if len(frame):
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        con.register("__staged", table)
-        try:
-            cols = ", ".join(f'"{c}"' for c in frame.columns)
-            con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM __staged")
-        finally:
-            con.unregister("__staged")
+    insert_frame(con, name, frame)
 
 
 def standardize(settings: StoreSettings, contracts: Contracts, period: Period, run_id: str) -> dict:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 SCHEMAS = ("landing", "quarantine", "staging", "core", "marts", "quality", "audit", "meta")
@@ -83,6 +84,19 @@ def tables(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
         [schema],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Insert a pandas frame into a store table by column name; returns the rows inserted."""
+    if not len(frame):
+        return 0
+    con.register("__frame", pa.Table.from_pandas(frame, preserve_index=False))
+    try:
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM __frame")
+    finally:
+        con.unregister("__frame")
+    return len(frame)
 
 
 def current_actor() -> str:
