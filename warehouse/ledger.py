@@ -17,10 +17,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas is heavy, and DAG files import the store through onetable.pipeline
+    import pandas as pd
 
 SCHEMAS = ("landing", "quarantine", "staging", "core", "marts", "quality", "audit", "meta")
 
