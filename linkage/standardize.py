@@ -8,21 +8,35 @@ The stage applies them to distinct values only: a name or a date repeats across 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+from opencc import OpenCC
+from pypinyin import Style, lazy_pinyin
 
 from onetable.schemas.rules import id_birth_date, id_check_char, is_valid_credit_code, upgrade_id15
 
 Result = tuple[str | None, tuple[str, ...]]
 
 _SPACES = re.compile(r"[\s\u3000]+")
-_DOTS = re.compile(r"[·•・‧∙⋅．.]")  # interpuncts departments type for 维吾尔族 and other names
+# interpuncts departments type for 维吾尔族 and other names (NFKC folds the half-width ･ into ・)
+_DOTS = re.compile(r"[·•・‧∙⋅．.\u2e31\ua78f]")
+_QUOTES = "'`‘’\""
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 (it counts 1900 as a leap year)
 _DATE_PATTERNS = (
     re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?"),
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
+_EXCEL_SERIAL = re.compile(r"(\d{4,5})(?:\.\d+)?")  # a day count, a fraction being the time
+_EARLIEST = date(1900, 1, 1)  # before it a date is a typo or a placeholder (1899-12-31, 1800-01-01)
+_SEX = {"男": "1", "男性": "1", "1": "1", "m": "1", "male": "1",
+        "女": "2", "女性": "2", "2": "2", "f": "2", "female": "2"}  # fmt: skip
+_EXTENSION = re.compile(r"(.+?)(?:转|分机|ext\.?|x)(\d{1,6})|(.*\d{8})-(\d{1,6})", re.IGNORECASE)
+_NUMERAL = "[零〇一二两三四五六七八九十百千]+"
+_DIGIT_OF = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+_UNIT_OF = {"十": 10, "百": 100, "千": 1000}
 
 
 def _ascii(raw: str) -> str:
@@ -33,25 +47,59 @@ def _ascii(raw: str) -> str:
 def id_number(raw: str | None) -> Result:
     """公民身份号码: full-width digits, spaces, apostrophes and scientific notation from
     spreadsheets, lower-case x, a 20-digit 残疾人证号 (its first 18), 15-digit legacy numbers
-    upgraded; the checksum and the birth date checked."""
+    upgraded; the checksum and the birth date (a calendar day, not in the future) checked. The
+    area code is not: people keep their number when their county is renamed or merged."""
     if raw is None or not raw.strip():
         return None, ("id_missing",)
-    text = _SPACES.sub("", _ascii(raw)).strip("'`‘’\"")
+    text = _SPACES.sub("", _ascii(raw)).strip(_QUOTES)
     flags: list[str] = []
     if re.fullmatch(r"\d(\.\d+)?[eE]\+?\d+", text):
         return None, ("id_scientific",)  # the spreadsheet kept 15 digits: the rest are lost
     text = text.upper()
-    if len(text) == 20 and text[:17].isdigit():
+    if re.fullmatch(r"[0-9]{17}[0-9X][0-9]{2}", text):
         text, flags = text[:18], ["id_from_disability_card"]
-    if len(text) == 15 and text.isdigit():
+    if re.fullmatch(r"[0-9]{15}", text):
         text, flags = upgrade_id15(text), [*flags, "id_upgraded_15"]
     if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
         return None, (*flags, "id_malformed")
-    if id_birth_date(text) is None:
+    born = id_birth_date(text)
+    if born is None or born > date.today():
         flags.append("id_bad_date")
     if id_check_char(text[:17]) != text[17]:
         flags.append("id_bad_checksum")
     return text, tuple(flags)
+
+
+def id_facts(id18: str | None) -> tuple[str | None, str | None]:
+    """The birth date (ISO) and sex (GB/T 2261.1: '1' male, '2' female, from the 17th digit's
+    parity) an 18-character ID number encodes; None for what it does not."""
+    if id18 is None or not re.fullmatch(r"[0-9]{17}[0-9X]", id18):
+        return None, None
+    born = id_birth_date(id18)
+    return (born.isoformat() if born else None), ("1" if int(id18[16]) % 2 else "2")
+
+
+def id_consistency(
+    id18: str | None, birth_date_iso: str | None, sex_code: str | None
+) -> tuple[str, ...]:
+    """Flags for a stated birth date or sex that disagrees with the ID number's; a value missing
+    on either side is no disagreement."""
+    id_born, id_sex = id_facts(id18)
+    flags = []
+    if id_born and birth_date_iso and id_born != birth_date_iso:
+        flags.append("id_birth_mismatch")
+    if id_sex and sex_code and id_sex != sex_code:
+        flags.append("id_sex_mismatch")
+    return tuple(flags)
+
+
+def sex(raw: str | None) -> Result:
+    """性别 as GB/T 2261.1 ('1' male, '2' female) from the words, letters and codes departments
+    use; anything else (未知, 0, 9) flagged, with no value."""
+    if raw is None or not raw.strip():
+        return None, ("sex_missing",)
+    value = _SEX.get(_ascii(raw).lower())
+    return (value, ()) if value else (None, ("sex_unknown",))
 
 
 def credit_code(raw: str | None) -> Result:
@@ -64,60 +112,117 @@ def credit_code(raw: str | None) -> Result:
     return text, () if is_valid_credit_code(text) else ("code_bad_checksum",)
 
 
+@functools.cache
+def _t2s() -> OpenCC:
+    """One OpenCC converter, built on first use (it loads its dictionaries)."""
+    return OpenCC("t2s")
+
+
 def name(raw: str | None) -> Result:
-    """A person's name: NFKC, no inner spaces, one kind of interpunct (·) between name parts."""
+    """A person's name: NFKC, no inner spaces, one kind of interpunct (·) between name parts,
+    traditional characters simplified (張偉 → 张伟) so one person written both ways matches."""
     if raw is None:
         return None, ("name_missing",)
     text = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
     text = _DOTS.sub("·", text).strip("·")
     if not text:
         return None, ("name_missing",)
-    return text, ()
+    simplified = _t2s().convert(text)
+    return simplified, () if simplified == text else ("name_traditional",)
+
+
+def _read_date(text: str, formats: tuple[str, ...]) -> tuple[date | None, tuple[str, ...]]:
+    """The day a normalized date string names, or None and why not."""
+    for pattern in formats:
+        try:
+            return datetime.strptime(text, pattern).date(), ()
+        except ValueError:
+            continue
+    for regex in _DATE_PATTERNS:
+        match = regex.fullmatch(text)
+        if match:
+            try:
+                return date(*(int(g) for g in match.groups())), ()
+            except ValueError:
+                return None, ("date_impossible",)
+    serial = _EXCEL_SERIAL.fullmatch(text)
+    year_only = text.isdigit() and 1900 <= int(text) <= 2099  # 1950 is a year, not a day in 1905
+    if serial and not year_only:
+        return _EXCEL_EPOCH + timedelta(days=int(serial[1])), ("date_excel_serial",)
+    return None, ("date_unreadable",)
 
 
 def parse_date(raw: str | None, formats: tuple[str, ...] = ()) -> Result:
     """ISO, 19500302, 1950年3月2日, 1950/3/2, 1950.3.2, a datetime, or an Excel serial; as ISO.
-    `formats` (strptime patterns a department declares) are tried first."""
-    from datetime import datetime
-
+    `formats` (strptime patterns a department declares) are tried first. A day in the future or
+    before 1900 is kept and flagged: it is likely a typo, but the only one the record has."""
     if raw is None or not raw.strip():
         return None, ("date_missing",)
-    text = _ascii(raw)
-    for pattern in formats:
-        try:
-            return datetime.strptime(text, pattern).date().isoformat(), ()
-        except ValueError:
-            continue
-    parts = None
-    for regex in _DATE_PATTERNS:
-        match = regex.fullmatch(text)
-        if match:
-            parts = tuple(int(g) for g in match.groups())
-            break
-    if parts is None and re.fullmatch(r"\d{4,5}(\.0+)?", text):
-        serial = int(float(text))
-        if 1 <= serial <= 2_958_465:
-            return (_EXCEL_EPOCH + timedelta(days=serial)).isoformat(), ("date_excel_serial",)
-    if parts is None:
-        return None, ("date_unreadable",)
-    try:
-        return date(*parts).isoformat(), ()
-    except ValueError:
-        return None, ("date_impossible",)
+    day, flags = _read_date(_ascii(raw), formats)
+    if day is None:
+        return None, flags
+    if not _EARLIEST <= day <= date.today():
+        flags = (*flags, "date_implausible")
+    return day.isoformat(), flags
+
+
+def _area_split(digits: str) -> tuple[str, str] | None:
+    """A landline's area code and number: 010 and 02X have three digits, the others four."""
+    width = 3 if digits.startswith(("010", "02")) else 4
+    area, number = digits[:width], digits[width:]
+    return (area, number) if re.fullmatch(r"[2-9]\d{6,7}", number) else None
 
 
 def phone(raw: str | None) -> Result:
-    """A mobile as 11 digits; a landline as area code-number (0516-88881234)."""
+    """A mobile as 11 digits; a landline as area code-number (0516-88881234, 025-88881234), or
+    its 7-8 digits when the area code is missing (flagged); an extension dropped (flagged)."""
     if raw is None or not raw.strip():
         return None, ("phone_missing",)
-    digits = re.sub(r"[\s\-()（）]", "", _ascii(raw))
-    digits = re.sub(r"^(\+86|0086)", "", digits)
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
-        return digits, ()
-    landline = re.fullmatch(r"(0\d{2,3})(\d{7,8})", digits)
-    if landline:
-        return f"{landline[1]}-{landline[2]}", ()
+    text = re.sub(r"[\s()]", "", _ascii(raw))
+    flags: tuple[str, ...] = ()
+    extension = _EXTENSION.fullmatch(text)
+    if extension:
+        text, flags = extension[1] or extension[3], ("phone_extension",)
+    digits = text.replace("-", "")
+    national = re.sub(r"^(\+86|0086|86(?=1[3-9]\d{9}$))", "", digits)
+    if national != digits and not national.startswith(("0", "1")):
+        national = "0" + national  # +86 25 8888 1234: the trunk 0 is left out after the country
+    if re.fullmatch(r"1[3-9]\d{9}", national):
+        return national, flags
+    if re.fullmatch(r"0\d{9,11}", national) and (split := _area_split(national)):
+        return f"{split[0]}-{split[1]}", flags
+    if re.fullmatch(r"[2-9]\d{6,7}", national):
+        return national, (*flags, "phone_no_area_code")
     return None, ("phone_invalid",)
+
+
+def _arabic(match: re.Match[str]) -> str:
+    """A Chinese numeral as Arabic digits: 三十八 → 38, 二百零六 → 206, 二〇一 → 201."""
+    numeral = match[0]
+    if not any(c in _UNIT_OF for c in numeral):
+        return "".join(str(_DIGIT_OF[c]) for c in numeral)
+    total, digit = 0, 0
+    for c in numeral:
+        if c in _UNIT_OF:
+            total, digit = total + (digit or 1) * _UNIT_OF[c], 0
+        else:
+            digit = _DIGIT_OF[c]
+    return str(total + digit)
+
+
+def address(raw: str | None) -> Result:
+    """An address written one way for comparison: NFKC, no spaces, numerals of 组, 号, 幢, 单元,
+    室 in Arabic digits, a building as 幢 (栋, 号楼), 3-1-201 as 3幢1单元201室, and 室 after a
+    room number that follows 单元 without it. Place names (八一路, 十里铺) are left alone."""
+    if raw is None or not raw.strip():
+        return None, ("address_missing",)
+    text = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
+    text = re.sub(r"[—–‐‑−]", "-", text)
+    text = re.sub(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼)", _arabic, text)
+    text = re.sub(r"(\d+)(?:栋|号楼)", r"\1幢", text)
+    text = re.sub(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])", r"\1幢\2单元\3室", text)
+    text = re.sub(r"单元(\d+)号?(?![\d室])", r"单元\1室", text)
+    return text, ()
 
 
 def text(raw: str | None) -> Result:
@@ -129,6 +234,7 @@ def text(raw: str | None) -> Result:
 
 
 def integer(raw: str | None) -> Result:
+    """A count: NFKC, thousands separators dropped, 3.0 (a spreadsheet's number) read as 3."""
     if raw is None or not raw.strip():
         return None, ()
     cleaned = _ascii(raw).replace(",", "")
@@ -150,11 +256,30 @@ def code(raw: str | None, values: dict[str, str]) -> Result:
     return cleaned, ("code_unknown",)
 
 
+@functools.cache
+def _sound(char: str) -> str | None:
+    """The toneless reading of one Han character, None for any other. Read alone, a character
+    always gets the same reading, so a name and its homophone typo differ in one syllable only."""
+    reading = lazy_pinyin(char, style=Style.NORMAL, errors="default")[0]
+    return None if reading == char else reading
+
+
 def pinyin_key(name_value: str | None) -> str | None:
     """The toneless pinyin of a standardized name: 王伟 and 王纬 (a homophone typo, 同音字) share
-    `wang wei`. Other characters (·, Latin letters) stay as they are."""
+    `wang wei`. Runs of other characters (·, Latin letters) stay as they are."""
     if not name_value:
         return None
-    from pypinyin import Style, lazy_pinyin
-
-    return " ".join(lazy_pinyin(name_value, style=Style.NORMAL, errors="default"))
+    parts: list[str] = []
+    run = ""
+    for char in name_value:
+        sound = _sound(char)
+        if sound is None:
+            run += char
+            continue
+        if run:
+            parts.append(run)
+            run = ""
+        parts.append(sound)
+    if run:
+        parts.append(run)
+    return " ".join(parts)
