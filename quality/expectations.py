@@ -23,16 +23,15 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-# GB 11643-1999, ISO 7064 MOD 11-2 (as schemas/rules.py)
-_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-_ID_CHECK = np.frombuffer(b"10X98765432", dtype="S1")
-# GB 32100-2015: 31 symbols (no I, O, Z, S, V), weights 3^(i-1) mod 31
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = np.array(
-    [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64
-)
+from onetable.schemas.rules import ID_CHECK, ID_WEIGHTS, USCC_ALPHABET, USCC_WEIGHTS
+
+# GB 11643-1999, ISO 7064 MOD 11-2, vectorized
+_ID_WEIGHTS = np.array(ID_WEIGHTS, dtype=np.int64)
+_ID_CHECK = np.frombuffer(ID_CHECK.encode("ascii"), dtype="S1")
+# GB 32100-2015, vectorized
+_USCC_WEIGHTS = np.array(USCC_WEIGHTS, dtype=np.int64)
 _USCC_VALUE = np.full(256, -1, dtype=np.int64)
-_USCC_VALUE[np.frombuffer(_USCC_ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(31)
+_USCC_VALUE[np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(31)
 
 
 def _strings(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -66,7 +65,7 @@ def valid_credit_codes(values: pd.Series) -> pd.Series:
     """`is_valid_credit_code` over a Series: 18 characters of the GB 32100 alphabet with the right
     check character."""
     text, is_str = _strings(values)
-    ok = is_str & text.str.fullmatch(f"[{_USCC_ALPHABET}]{{18}}").fillna(False).to_numpy(bool)
+    ok = is_str & text.str.fullmatch(f"[{USCC_ALPHABET}]{{18}}").fillna(False).to_numpy(bool)
     out = np.zeros(len(text), dtype=bool)
     if ok.any():
         raw = np.frombuffer("".join(text[ok]).encode("ascii"), dtype=np.uint8).reshape(-1, 18)

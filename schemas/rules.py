@@ -11,23 +11,23 @@ import re
 from datetime import date
 
 # GB 11643-1999, ISO 7064 MOD 11-2: W_i = 2^(18-i) mod 11 for positions 1..17.
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
 _ID18 = re.compile(r"[0-9]{17}[0-9X]")  # ASCII only: \d admits full-width digits
 _ID15 = re.compile(r"[0-9]{15}")
 
 # GB 32100-2015: 31 symbols (no I, O, Z, S, V), weights 3^(i-1) mod 31.
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC = re.compile(f"[{_USCC_ALPHABET}]{{18}}")
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC = re.compile(f"[{USCC_ALPHABET}]{{18}}")
 
 
 def id_check_char(body17: str) -> str:
     """The check character of an 18-digit 公民身份号码 from its first 17 digits."""
     if len(body17) != 17 or not body17.isascii() or not body17.isdigit():
         raise ValueError("an ID number body is 17 ASCII digits")
-    total = sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
+    total = sum(int(d) * w for d, w in zip(body17, ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11]
 
 
 def id_birth_date(number: str) -> date | None:
@@ -66,10 +66,10 @@ def upgrade_id15(number: str) -> str:
 
 def credit_code_check_char(body17: str) -> str:
     """The check character of a 统一社会信用代码 from its first 17 characters."""
-    if len(body17) != 17 or any(c not in _USCC_ALPHABET for c in body17):
+    if len(body17) != 17 or any(c not in USCC_ALPHABET for c in body17):
         raise ValueError("a credit code body is 17 characters of 0-9A-Y without I, O, Z, S, V")
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
-    return _USCC_ALPHABET[(31 - total % 31) % 31]
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 def is_valid_credit_code(code: str) -> bool:
