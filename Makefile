@@ -45,3 +45,9 @@ airflow-init: install
 
 clean:
 	rm -rf $(VENV) .airflow .airflow-test $(DEMO_DIR)
+
+# Benchmark-only dependencies (Splink, for bench/baseline_splink.py), pinned in bench/constraints.txt.
+.PHONY: bench-deps
+bench-deps: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -c bench/constraints.txt -e '.[bench]'
+	$(BIN)/pip check
