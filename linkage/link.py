@@ -1,12 +1,11 @@
 """The link stage: one stable person id for every department record of a person, and the core's
 person history built from them.
 
-The matching here is the walking pipeline's first real one: a valid ID number shared with a
-known person, else the same name and birth date as exactly one known person, else a new person
-(records of new persons grouped the same way); names are compared by their pinyin. Ids live in a
-registry keyed by (source, record_key): a rerun or a later period never changes an id once given
-(DESIGN.md, "Runs, windows and ids"). The person-linkage issue replaces the matching, not the
-registry.
+Matching is the person linkage model (`match.py`, `schemas/linkage/person.yaml`) over every
+staged person record of the period, one global step; ids come from the registry keyed by
+(source, record_key) through `ids.stable_ids`, so a rerun or a later period keeps every id it
+can, and each merge or split is logged in core.person_id_events (DESIGN.md, "Runs, windows and
+ids").
 """
 
 from __future__ import annotations
@@ -16,15 +15,20 @@ from datetime import UTC, datetime
 import duckdb
 import pandas as pd
 
-from onetable.linkage.standardize import pinyin_key
+from onetable.linkage.ids import EVENT_COLUMNS, stable_ids
+from onetable.linkage.match import match
+from onetable.linkage.model import Model, load_model
+from onetable.linkage.records import clean_records
 from onetable.schemas.contracts import Contracts, Source
-from onetable.schemas.rules import id_birth_date
 from onetable.warehouse.ledger import insert_frame, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
 STAGE = "link"
-IDENTITY = ["id_number", "name", "sex", "birth_date", "phone", "village_code", "residence_type"]
+IDENTITY = [
+    "id_number", "name", "sex", "birth_date", "phone", "village_code", "residence_type",
+    "standard_address", "registered_household_id",
+]  # fmt: skip
 _TABLES = {
     "core.person_registry": "source VARCHAR, record_key VARCHAR, person_id VARCHAR, run_id VARCHAR, "
     "assigned_at TIMESTAMP",
@@ -32,6 +36,8 @@ _TABLES = {
     "sex VARCHAR, birth_date DATE, phone VARCHAR, village_code VARCHAR, residence_type VARCHAR, "
     "active BOOLEAN, records INTEGER, sources VARCHAR[]",
     "core.group_period": 'period VARCHAR, person_id VARCHAR, "group" VARCHAR, source VARCHAR',
+    "core.person_id_events": "run_id VARCHAR, logged_at TIMESTAMP, kind VARCHAR, person_id VARCHAR, "
+    "other_id VARCHAR, records INTEGER, reason VARCHAR",
     "core.person": "person_id VARCHAR, id_number VARCHAR, name VARCHAR, sex VARCHAR, "
     "birth_date DATE, village_code VARCHAR, residence_type VARCHAR, active BOOLEAN, "
     "valid_from DATE, valid_to DATE, recorded_at TIMESTAMP",
@@ -61,64 +67,36 @@ def _staged(con: duckdb.DuckDBPyConnection, source: Source, period: Period) -> p
     ).df()
 
 
-def _id_birth_date(id_number: object) -> str | None:
-    if not isinstance(id_number, str):
-        return None
-    born = id_birth_date(id_number)
-    return born.isoformat() if born else None
+def _key(records: pd.DataFrame) -> pd.Series:
+    return records["_source"] + "\x1f" + records["_record_key"]
 
 
-def assign_ids(
-    records: pd.DataFrame, registry: pd.DataFrame, next_number: int
-) -> tuple[pd.DataFrame, int]:
-    """Person ids for records: the registry's for known records, a match for new ones, else new
-    ids. Returns the records with `person_id` and `new` (not yet in the registry)."""
-    records = records.merge(
-        registry.rename(columns={"source": "_source", "record_key": "_record_key"})[
-            ["_source", "_record_key", "person_id"]
-        ],
-        on=["_source", "_record_key"],
-        how="left",
+def link_ids(
+    records: pd.DataFrame, registry: pd.DataFrame, next_number: int, model: Model
+) -> tuple[pd.Series, pd.DataFrame, int]:
+    """Person ids for staged records (`_source`, `_record_key`, `_flags`, IDENTITY): matched by
+    the model, then kept stable through the registry (source, record_key, person_id).
+    Returns the ids (aligned with records), the merge and split events, the next id number."""
+    raw = pd.DataFrame({
+        "record_id": _key(records), "source": records["_source"],
+        "name": records["name"], "sex": records["sex"], "birth_date": records["birth_date"],
+        "id_number": records["id_number"], "phone": records["phone"],
+        "address": records["standard_address"].fillna(records["village_code"]),
+        "household": records["registered_household_id"],
+    })  # fmt: skip
+    clean = clean_records(raw.astype(object).where(raw.notna(), None))
+    # staging already upgraded 15-digit numbers: its flags still say which ones were
+    upgraded = records["_flags"].map(
+        lambda f: any(x.startswith("id_number:id_upgraded") for x in f)
     )
-    records["new"] = records["person_id"].isna()
-    ok_id = records["id_number"].notna() & ~records["_flags"].map(
-        lambda flags: any(f.startswith("id_number:id_bad") for f in flags)
-    )
-    known = records[~records["new"]]
-    by_id = dict(zip(known.loc[ok_id, "id_number"], known.loc[ok_id, "person_id"], strict=True))
-    # the name's sound, not its characters: a homophone typo (同音字) still meets its person
-    sounds = {n: pinyin_key(n) for n in records["name"].dropna().unique()}
-    # a record without a birth date (a tenant list) still has the one in its ID number
-    born = records["birth_date"].fillna(records["id_number"].map(_id_birth_date))
-    dob_key = records["name"].map(sounds).fillna("") + "|" + born.fillna("")
-    has_dob = records["name"].notna() & born.notna()
-    known_dob = known[has_dob[known.index]]
-    per_key = known_dob.groupby(dob_key[known_dob.index])["person_id"].unique()
-    by_dob = {k: v[0] for k, v in per_key.items() if len(v) == 1}
-    fresh: dict[str, str] = {}
-    # records with a valid ID number first: a record without one then meets every person
-    new = records.index[records["new"]]
-    for i in [*new[ok_id[new]], *new[~ok_id[new]]]:
-        id_number, key = records.at[i, "id_number"], dob_key[i]
-        if ok_id[i] and id_number in by_id:
-            person = by_id[id_number]
-        elif has_dob[i] and key in by_dob and not ok_id[i]:
-            # a valid ID number of its own is a person of its own: namesakes born the same day
-            # (twins among them) are never merged by name
-            person = by_dob[key]
-        else:
-            group_key = f"id:{id_number}" if ok_id[i] else f"nd:{key}" if has_dob[i] else f"rec:{i}"
-            person = fresh.get(group_key)
-            if person is None:
-                person = f"P{next_number:08d}"
-                next_number += 1
-                fresh[group_key] = person
-            if ok_id[i]:
-                by_id[id_number] = person
-            if has_dob[i]:
-                by_dob.setdefault(key, person)
-        records.at[i, "person_id"] = person
-    return records, next_number
+    clean["id_valid"] &= ~upgraded.to_numpy()
+    labels = match(clean, model).labels
+    clusters = pd.DataFrame({"key": labels.index, "cluster": labels.to_numpy()})
+    registry = pd.DataFrame({
+        "key": registry["source"] + "\x1f" + registry["record_key"], "person_id": registry["person_id"]
+    })  # fmt: skip
+    ids, events, next_number = stable_ids(clusters, registry, next_number)
+    return pd.Series(ids[_key(records)].to_numpy(), index=records.index), events, next_number
 
 
 def _golden(records: pd.DataFrame, period: Period) -> pd.DataFrame:
@@ -204,14 +182,26 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         (top,) = con.execute(
             "SELECT coalesce(max(CAST(substr(person_id, 2) AS BIGINT)), 0) FROM core.person_registry"
         ).fetchone()
-        records, _ = assign_ids(records, registry, int(top) + 1)
-        new = records[records["new"]][["_source", "_record_key", "person_id"]].drop_duplicates(
-            ["_source", "_record_key"]
+        records["person_id"], events, _ = link_ids(records, registry, int(top) + 1, load_model())
+        keys = registry["source"] + "\x1f" + registry["record_key"]
+        known = dict(zip(keys, registry["person_id"], strict=True))
+        changed = records[_key(records).map(known) != records["person_id"]]
+        changed = changed[["_source", "_record_key", "person_id"]].rename(
+            columns={"_source": "source", "_record_key": "record_key"}
         )
-        new = new.rename(columns={"_source": "source", "_record_key": "record_key"}).assign(
-            run_id=run_id, assigned_at=now
+        con.register("changed_keys", changed[["source", "record_key"]])
+        con.execute(
+            "DELETE FROM core.person_registry r USING changed_keys c "
+            "WHERE r.source = c.source AND r.record_key = c.record_key"
         )
-        insert_frame(con, "core.person_registry", new)
+        con.unregister("changed_keys")
+        insert_frame(con, "core.person_registry", changed.assign(run_id=run_id, assigned_at=now))
+        if len(events):
+            insert_frame(
+                con,
+                "core.person_id_events",
+                events.assign(run_id=run_id, logged_at=now)[["run_id", "logged_at", *EVENT_COLUMNS]],
+            )
         golden = _golden(records, period)
         _replace_period(con, "core.person_period", golden, period)
         groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]
@@ -227,7 +217,9 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
     return {
         "records": len(records),
         "persons": int(golden["active"].sum()),
-        "new_ids": len(new),
+        "new_ids": len(changed),
+        "merges": int((events["kind"] == "merge").sum()),
+        "splits": int((events["kind"] == "split").sum()),
         "groups": len(groups),
         "unlinked": unlinked,
     }

@@ -123,7 +123,10 @@ def _query(ctx, sql, *params):
 def test_two_months_and_a_rerun(county):
     ctx, jan = _run(county, "2026-01")
     assert jan["extract"]["registry"]["landed"] == 4 and jan["extract"]["civil"]["landed"] == 1
-    assert jan["link"] == {"records": 5, "persons": 4, "new_ids": 5, "groups": 1, "unlinked": 0}
+    assert jan["link"] == {
+        "records": 5, "persons": 4, "new_ids": 5, "merges": 0, "splits": 0, "groups": 1,
+        "unlinked": 0,
+    }  # fmt: skip
     ids = dict(_query(ctx, "SELECT record_key, person_id FROM core.person_registry"))
     assert ids["JZ1"] == ids["R1"]  # same ID number, name written with a space
     ctx, feb = _run(county, "2026-02")
