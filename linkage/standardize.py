@@ -210,13 +210,24 @@ def _arabic(match: re.Match[str]) -> str:
     return str(total + digit)
 
 
+# the divisions departments write before the village or community, or leave out: 江苏省徐州市
+# 睢宁县睢城街道 (a 区 only at the county level: 社区 and 小区 are places within a village)
+_DIVISIONS = re.compile(
+    r"^(?:[^省市县]{2,8}?省)?(?:[^省市县]{2,8}?市)?(?:[^省市县]{1,8}?(?:县|(?<![社小园])区))?"
+    r"(?:[^省市县]{1,8}?(?:街道|镇|乡))?"
+)
+
+
 def address(raw: str | None) -> Result:
-    """An address written one way for comparison: NFKC, no spaces, numerals of 组, 号, 幢, 单元,
-    室 in Arabic digits, a building as 幢 (栋, 号楼), 3-1-201 as 3幢1单元201室, and 室 after a
-    room number that follows 单元 without it. Place names (八一路, 十里铺) are left alone."""
+    """An address written one way for comparison: NFKC, no spaces, without the province, city,
+    county and township some departments write before the village and others leave out;
+    numerals of 组, 号, 幢, 单元, 室 in Arabic digits, a building as 幢 (栋, 号楼), 3-1-201 as
+    3幢1单元201室, and 室 after a room number that follows 单元 without it. Place names (八一路,
+    十里铺) are left alone."""
     if raw is None or not raw.strip():
         return None, ("address_missing",)
     text = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
+    text = _DIVISIONS.sub("", text, count=1) or text
     text = re.sub(r"[—–‐‑−]", "-", text)
     text = re.sub(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼)", _arabic, text)
     text = re.sub(r"(\d+)(?:栋|号楼)", r"\1幢", text)

@@ -279,10 +279,19 @@ def test_phone(raw, expected):
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        pytest.param("王集镇南许村十一组38号", "王集镇南许村11组38号", id="group-numeral"),
-        pytest.param("王集镇南许村11组三十八号", "王集镇南许村11组38号", id="door-numeral"),
-        pytest.param("王集镇南许村 十一组 38号", "王集镇南许村11组38号", id="spaces"),
+        pytest.param("王集镇南许村十一组38号", "南许村11组38号", id="group-numeral"),
+        pytest.param("王集镇南许村11组三十八号", "南许村11组38号", id="door-numeral"),
+        pytest.param("王集镇南许村 十一组 38号", "南许村11组38号", id="spaces"),
         pytest.param("人民路二百零六号", "人民路206号", id="door-numeral-hundreds"),
+        pytest.param(
+            "江苏省徐州市睢宁县睢城街道七井社区滨河路134号", "七井社区滨河路134号", id="divisions"
+        ),
+        pytest.param(
+            "徐州市睢宁县双沟镇双东社区永安路366号", "双东社区永安路366号", id="city-town"
+        ),
+        pytest.param("七井社区滨河路134号", "七井社区滨河路134号", id="社区-not-a-district"),
+        pytest.param("新城小区2幢1单元501室", "新城小区2幢1单元501室", id="小区-not-a-district"),
+        pytest.param("南京市鼓楼区中山路1号", "中山路1号", id="city-district"),
         pytest.param(
             "人民路226号凤凰公寓3幢1单元201室", "人民路226号凤凰公寓3幢1单元201室", id="standard"
         ),
