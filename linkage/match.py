@@ -108,20 +108,24 @@ def _gammas(model: Model) -> str:
 
 
 def _load(con: duckdb.DuckDBPyConnection, clean: pd.DataFrame, model: Model) -> int:
-    frame = clean.reindex(columns=list(COLUMNS)).sort_values(
-        ["source", "record_id"], kind="stable", ignore_index=True
-    )
-    if frame["record_id"].duplicated().any():
-        raise ValueError("linkage: record_id must be unique")
+    """The records as table `rec`, numbered in source and record id order (`idx`), so that
+    the same records give the same clusters whatever order they came in."""
+    frame = clean.reindex(columns=list(COLUMNS))
     frame["id_valid"] = frame["id_valid"].fillna(False).astype(bool)
-    table = pa.Table.from_pandas(frame.astype({c: "string" for c in COLUMNS if c != "id_valid"}))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.cast(pa.schema([
+        pa.field(c, pa.bool_() if c == "id_valid" else pa.string()) for c in COLUMNS
+    ]))  # fmt: skip
     con.register("clean_input", table)
     con.execute(
-        f"CREATE OR REPLACE TABLE rec AS SELECT row_number() OVER () - 1 AS idx, *, "
-        f"coalesce({model.anchor}, false) AS anchored FROM clean_input"
+        "CREATE OR REPLACE TABLE rec AS SELECT row_number() OVER (ORDER BY source, record_id) - 1 "
+        f"AS idx, *, coalesce({model.anchor}, false) AS anchored FROM clean_input ORDER BY idx"
     )
     con.unregister("clean_input")
-    return len(frame)
+    n, distinct = con.execute("SELECT count(*), count(DISTINCT record_id) FROM rec").fetchone()
+    if n != distinct:
+        raise ValueError("linkage: record_id must be unique")
+    return n
 
 
 def _nodes(con: duckdb.DuckDBPyConnection) -> np.ndarray:
@@ -304,8 +308,11 @@ def cluster(
             anchor.add(root)
         if other in forbidden:
             forbidden.setdefault(root, set()).update(forbidden.pop(other))
-    labels = np.array([_find(parent, x) for x in range(n)])
-    return labels, refused
+    while True:  # every record to its root, whole array at a time
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return parent, refused
+        parent = up
 
 
 def match(clean: pd.DataFrame, model: Model, timings: dict[str, float] | None = None) -> Result:

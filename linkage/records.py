@@ -7,8 +7,11 @@ any may be empty), and optionally household (a department's household key).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +26,71 @@ COLUMNS = ("record_id", "source", "name", "sex", "birth_date", "id_number", "pho
 _UNVERIFIED = ("id_bad_checksum", "id_bad_date", "id_upgraded_15")
 
 
-def standardized(
-    values: pd.Series, convert: Callable[[str | None], st.Result]
-) -> tuple[pd.Series, pd.Series]:
-    """`convert` applied to each distinct value once (a name or a date repeats across many
-    records): the values and, per record, the flags raised."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    results = [convert(v) for v in uniques]
-    out = np.array([r[0] for r in results] + [None], dtype=object)
-    flags = np.empty(len(results) + 1, dtype=object)
-    flags[:] = [r[1] for r in results] + [()]
-    if len(codes) and (codes < 0).any():  # missing values: what the converter says of None
-        out[-1], flags[-1] = convert(None)
-    return pd.Series(out[codes], index=values.index), pd.Series(flags[codes], index=values.index)
+_PARALLEL_MIN = 200_000  # distinct values: fewer convert faster in one process than in several
 
 
-def _from_id(id_numbers: pd.Series, valid: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Birth date (ISO) and sex read from verified ID numbers."""
-    facts, _ = standardized(id_numbers.where(valid), lambda v: (st.id_facts(v), ()))
-    return facts.str[0], facts.str[1]
+def _apply(convert: Callable[[str | None], st.Result], values: list) -> list[st.Result]:
+    return [convert(v) for v in values]
+
+
+class _Converter:
+    """Standardizers run on the distinct values of columns: in this process for small inputs,
+    across one process per core for large ones (they are pure Python, one core each)."""
+
+    def __init__(self, distinct: int) -> None:
+        self.workers = min(os.cpu_count() or 1, 4) if distinct >= _PARALLEL_MIN else 1
+        self.pool = (
+            ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            if self.workers > 1
+            else None
+        )
+
+    def __enter__(self) -> _Converter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool:
+            self.pool.shutdown()
+
+    def run(
+        self, jobs: dict[str, tuple[Callable, pd.Series]]
+    ) -> dict[str, tuple[pd.Series, pd.Series]]:
+        """Per job: each record's converted value and the second part of its result (the flags
+        a standardizer raised)."""
+        factorized = {k: pd.factorize(v, use_na_sentinel=True) for k, (_, v) in jobs.items()}
+        futures = {}
+        for k, (convert, _) in jobs.items():
+            uniques = list(factorized[k][1])
+            if self.pool is None:
+                futures[k] = [_apply(convert, uniques)]
+                continue
+            size = max(1, -(-len(uniques) // (2 * self.workers)))
+            futures[k] = [
+                self.pool.submit(_apply, convert, uniques[i : i + size])
+                for i in range(0, len(uniques), size)
+            ]
+        out = {}
+        for k, (convert, values) in jobs.items():
+            codes, _ = factorized[k]
+            parts = futures[k] if self.pool is None else [f.result() for f in futures[k]]
+            results = [r for part in parts for r in part] + [convert(None)]  # code -1: missing
+            converted = np.empty(len(results), dtype=object)
+            converted[:] = [r[0] for r in results]
+            flags = np.empty(len(results), dtype=object)
+            flags[:] = [r[1] for r in results]
+            out[k] = (
+                pd.Series(converted[codes], index=values.index),
+                pd.Series(flags[codes], index=values.index),
+            )
+        return out
+
+
+def _pinyin(name: str | None) -> st.Result:
+    return st.pinyin_key(name), ()
+
+
+def _id_facts(number: str | None) -> tuple[None, tuple[str | None, str | None]]:
+    return None, st.id_facts(number)  # birth date and sex, in the place of flags
 
 
 def clean_records(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,26 +101,33 @@ def clean_records(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("record_id", "source") if c not in frame.columns]
     if missing:
         raise ValueError(f"link-records: the input has no column(s) {missing}; map them with --map")
-    raw = frame.reindex(columns=[*COLUMNS, "household"]).astype(object)
-    raw = raw.where(raw.notna() & (raw != ""), None)
-    id_number, id_flags = standardized(raw["id_number"], st.id_number)
-    id_valid = id_number.notna() & ~id_flags.map(lambda f: any(x in _UNVERIFIED for x in f))
-    name, _ = standardized(raw["name"], st.name)
-    born, _ = standardized(raw["birth_date"], st.parse_date)
-    sex, _ = standardized(raw["sex"], st.sex)
-    id_born, id_sex_code = _from_id(id_number, id_valid)
+    raw = frame.reindex(columns=[*COLUMNS, "household"])
+    raw = raw.astype(object).where(raw.notna() & (raw != ""), None)
+    jobs = {
+        "id_number": st.id_number, "name": st.name, "birth_date": st.parse_date, "sex": st.sex,
+        "phone": st.phone, "address": st.address, "household": st.text,
+    }  # fmt: skip
+    with _Converter(int(raw["id_number"].nunique() + raw["address"].nunique())) as converter:
+        done = converter.run({k: (f, raw[k]) for k, f in jobs.items()})
+        id_number, id_flags = done["id_number"]
+        id_valid = id_number.notna() & id_flags.map(frozenset(_UNVERIFIED).isdisjoint).astype(bool)
+        second = converter.run({
+            "name_pinyin": (_pinyin, done["name"][0]),
+            "id_facts": (_id_facts, id_number.where(id_valid)),
+        })  # fmt: skip
+    facts = second["id_facts"][1]
     clean = pd.DataFrame({
         "record_id": raw["record_id"].astype(str),
         "source": raw["source"].astype(str),
-        "name": name,
-        "name_pinyin": standardized(name, lambda v: (st.pinyin_key(v), ()))[0],
-        "sex": sex.fillna(id_sex_code),
-        "birth_date": born.fillna(id_born),
+        "name": done["name"][0],
+        "name_pinyin": second["name_pinyin"][0],
+        "sex": done["sex"][0].fillna(facts.str[1]),
+        "birth_date": done["birth_date"][0].fillna(facts.str[0]),
         "id_number": id_number,
         "id_valid": id_valid.astype(bool),
-        "phone": standardized(raw["phone"], st.phone)[0],
-        "address": standardized(raw["address"], st.address)[0],
-        "household": standardized(raw["household"], st.text)[0],
+        "phone": done["phone"][0],
+        "address": done["address"][0],
+        "household": done["household"][0],
     })  # fmt: skip
     if clean["record_id"].duplicated().any():
         raise ValueError("link-records: record_id must be unique")

@@ -176,3 +176,33 @@ def test_a_split_keeps_the_id_with_the_larger_part_and_new_records_get_new_ids()
         ["split", "P00000001", ids["c"], 1]
     ]
 
+
+def test_fixing_a_typo_keeps_every_id():
+    from onetable.linkage.match import match
+    from onetable.linkage.records import clean_records
+
+    rows = [
+        ("r1", "registry", "王伟", "男", "1990-01-01", A, "", HOME),
+        ("h1", "health", "王纬", "男", "1990-01-01", _typo(A, 12), "", HOME),
+        ("r2", "registry", "李娜", "女", "1990-01-01", B, "", HOME),
+        ("h2", "health", "李那", "女", "1990-01-01", "", "", HOME),  # a homophone
+    ]
+    model = load_model()
+
+    def ids(rows, registry):
+        labels = match(clean_records(pd.DataFrame(rows, columns=COLUMNS)), model).labels
+        clusters = pd.DataFrame({"key": labels.index, "cluster": labels.to_numpy()})
+        out, events, _ = stable_ids(clusters, registry, 1)
+        return out, events
+
+    first, _ = ids(rows, pd.DataFrame(columns=["key", "person_id"]))
+    registry = pd.DataFrame({"key": first.index, "person_id": first.to_numpy()})
+    fixed = [
+        rows[0],
+        (*rows[1][:5], A, *rows[1][6:]),
+        rows[2],
+        (*rows[3][:2], "李娜", *rows[3][3:]),
+    ]
+    second, events = ids(fixed, registry)
+    assert second.to_dict() == first.to_dict() and events.empty
+    assert first["r1"] == first["h1"] != first["r2"] == first["h2"]
