@@ -39,6 +39,24 @@ _DIGIT_OF = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"�
 _UNIT_OF = {"十": 10, "百": 100, "千": 1000}
 
 
+# compiled once: the standardizers run on millions of distinct values
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d+")
+_ID20 = re.compile(r"[0-9]{17}[0-9X][0-9]{2}")
+_ID15 = re.compile(r"[0-9]{15}")
+_ID18 = re.compile(r"[0-9]{17}[0-9X]")
+_LOCAL = re.compile(r"[2-9]\d{6,7}")
+_PHONE_NOISE = re.compile(r"[\s()]")
+_COUNTRY = re.compile(r"^(\+86|0086|86(?=1[3-9]\d{9}$))")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_LANDLINE = re.compile(r"0\d{9,11}")
+_DASHES = re.compile(r"[—–‐‑−]")
+_HOUSE_NUMERAL = re.compile(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼)")
+_BUILDING = re.compile(r"(\d+)(?:栋|号楼)")
+_DASHED_FLAT = re.compile(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])")
+_ROOM = re.compile(r"单元(\d+)号?(?![\d室])")
+_INTEGER = re.compile(r"-?\d+(\.0+)?")
+
+
 def _ascii(raw: str) -> str:
     """NFKC (full-width digits and letters to ASCII) and trimmed."""
     return unicodedata.normalize("NFKC", raw).strip()
@@ -53,14 +71,14 @@ def id_number(raw: str | None) -> Result:
         return None, ("id_missing",)
     text = _SPACES.sub("", _ascii(raw)).strip(_QUOTES)
     flags: list[str] = []
-    if re.fullmatch(r"\d(\.\d+)?[eE]\+?\d+", text):
+    if _SCIENTIFIC.fullmatch(text):
         return None, ("id_scientific",)  # the spreadsheet kept 15 digits: the rest are lost
     text = text.upper()
-    if re.fullmatch(r"[0-9]{17}[0-9X][0-9]{2}", text):
+    if _ID20.fullmatch(text):
         text, flags = text[:18], ["id_from_disability_card"]
-    if re.fullmatch(r"[0-9]{15}", text):
+    if _ID15.fullmatch(text):
         text, flags = upgrade_id15(text), [*flags, "id_upgraded_15"]
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
+    if not _ID18.fullmatch(text):
         return None, (*flags, "id_malformed")
     born = id_birth_date(text)
     if born is None or born > date.today():
@@ -73,7 +91,7 @@ def id_number(raw: str | None) -> Result:
 def id_facts(id18: str | None) -> tuple[str | None, str | None]:
     """The birth date (ISO) and sex (GB/T 2261.1: '1' male, '2' female, from the 17th digit's
     parity) an 18-character ID number encodes; None for what it does not."""
-    if id18 is None or not re.fullmatch(r"[0-9]{17}[0-9X]", id18):
+    if id18 is None or not _ID18.fullmatch(id18):
         return None, None
     born = id_birth_date(id18)
     return (born.isoformat() if born else None), ("1" if int(id18[16]) % 2 else "2")
@@ -170,7 +188,7 @@ def _area_split(digits: str) -> tuple[str, str] | None:
     """A landline's area code and number: 010 and 02X have three digits, the others four."""
     width = 3 if digits.startswith(("010", "02")) else 4
     area, number = digits[:width], digits[width:]
-    return (area, number) if re.fullmatch(r"[2-9]\d{6,7}", number) else None
+    return (area, number) if _LOCAL.fullmatch(number) else None
 
 
 def phone(raw: str | None) -> Result:
@@ -178,20 +196,20 @@ def phone(raw: str | None) -> Result:
     its 7-8 digits when the area code is missing (flagged); an extension dropped (flagged)."""
     if raw is None or not raw.strip():
         return None, ("phone_missing",)
-    text = re.sub(r"[\s()]", "", _ascii(raw))
+    text = _PHONE_NOISE.sub("", _ascii(raw))
     flags: tuple[str, ...] = ()
     extension = _EXTENSION.fullmatch(text)
     if extension:
         text, flags = extension[1] or extension[3], ("phone_extension",)
     digits = text.replace("-", "")
-    national = re.sub(r"^(\+86|0086|86(?=1[3-9]\d{9}$))", "", digits)
+    national = _COUNTRY.sub("", digits)
     if national != digits and not national.startswith(("0", "1")):
         national = "0" + national  # +86 25 8888 1234: the trunk 0 is left out after the country
-    if re.fullmatch(r"1[3-9]\d{9}", national):
+    if _MOBILE.fullmatch(national):
         return national, flags
-    if re.fullmatch(r"0\d{9,11}", national) and (split := _area_split(national)):
+    if _LANDLINE.fullmatch(national) and (split := _area_split(national)):
         return f"{split[0]}-{split[1]}", flags
-    if re.fullmatch(r"[2-9]\d{6,7}", national):
+    if _LOCAL.fullmatch(national):
         return national, (*flags, "phone_no_area_code")
     return None, ("phone_invalid",)
 
@@ -228,11 +246,11 @@ def address(raw: str | None) -> Result:
         return None, ("address_missing",)
     text = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
     text = _DIVISIONS.sub("", text, count=1) or text
-    text = re.sub(r"[—–‐‑−]", "-", text)
-    text = re.sub(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼)", _arabic, text)
-    text = re.sub(r"(\d+)(?:栋|号楼)", r"\1幢", text)
-    text = re.sub(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])", r"\1幢\2单元\3室", text)
-    text = re.sub(r"单元(\d+)号?(?![\d室])", r"单元\1室", text)
+    text = _DASHES.sub("-", text)
+    text = _HOUSE_NUMERAL.sub(_arabic, text)
+    text = _BUILDING.sub(r"\1幢", text)
+    text = _DASHED_FLAT.sub(r"\1幢\2单元\3室", text)
+    text = _ROOM.sub(r"单元\1室", text)
     return text, ()
 
 
@@ -249,7 +267,7 @@ def integer(raw: str | None) -> Result:
     if raw is None or not raw.strip():
         return None, ()
     cleaned = _ascii(raw).replace(",", "")
-    if re.fullmatch(r"-?\d+(\.0+)?", cleaned):
+    if _INTEGER.fullmatch(cleaned):
         return str(int(float(cleaned))), ()
     return None, ("integer_invalid",)
 

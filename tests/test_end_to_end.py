@@ -9,9 +9,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from onetable.demo.run import databases_as_of, demo_environ, run_demo, truth_persons
+from onetable.demo.run import databases_as_of, demo_environ, linkage_against_truth, run_demo
 from onetable.demo.truth import load_truth
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.quality.pii_scan import scan_personal_data
@@ -53,16 +54,15 @@ def test_every_row_is_accounted_for(demo):
     assert results["2026-01"]["extract"]["household_registry"]["landed"] > 1000
 
 
-def test_the_core_is_within_two_percent_of_the_truth(demo):
+def test_the_persons_found_are_the_true_ones(demo):
     out, _ = demo
-    for period, month_end in [("2026-01", date(2026, 1, 31)), ("2026-02", date(2026, 2, 28))]:
-        (core,) = _query(
-            out,
-            "SELECT count(*) FILTER (WHERE active) FROM marts.person_period WHERE period = ?",
-            period,
-        )[0]
-        truth = truth_persons(out, month_end)
-        assert abs(core - truth) / truth <= 0.02, (period, core, truth)
+    registry = pd.DataFrame(
+        _query(out, "SELECT source, record_key, person_id FROM core.person_registry"),
+        columns=["source", "record_key", "person_id"],
+    )
+    got = linkage_against_truth(out, registry)
+    assert got["precision"] >= 0.995 and got["recall"] >= 0.995, got
+    assert abs(got["persons"] - got["true_persons"]) / got["true_persons"] <= 0.01, got
 
 
 def test_a_rerun_changes_no_id_and_no_table(demo):
