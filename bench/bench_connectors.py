@@ -1,14 +1,16 @@
 """Benchmark: 1,000,000-row GB18030 CSV and PostgreSQL table (12 person columns) to landing.
 
 Run on demand (never in tests):  .venv/bin/python bench/bench_connectors.py [--rows N ...]
-Each measurement runs in a fresh process so its peak memory (ru_maxrss) is its own. Prints a
-Markdown table for docs/benchmarks.md, with plain pandas.read_csv / read_sql of the same data.
+Each measurement runs in a fresh process so its peak memory (ru_maxrss) and CPU time are its own.
+Prints a Markdown table for docs/benchmarks.md, with plain pandas.read_csv / read_sql of the same
+data, and the machine's load average: wall-clock figures mean little on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import resource
@@ -79,9 +81,16 @@ def _source(kind: str, table: str):
     })  # fmt: skip
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far: on a shared machine, steadier than the wall clock."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(kind: str, target: str, work: str) -> dict:
     """One measurement, in this process: landing through onetable, or plain pandas."""
     started = time.perf_counter()
+    cpu_before = _cpu()
     if kind == "csv-pandas":
         import pandas as pd
 
@@ -99,6 +108,7 @@ def measure(kind: str, target: str, work: str) -> dict:
         with open_store(settings):  # a deployed store: extensions installed, layout made
             pass
         started = time.perf_counter()
+        cpu_before = _cpu()
         source = _source(kind, target)
         data_root = Path(target).parent if kind == "csv" else None
         outcome = extract_source(settings, source, Path("bench.yaml"), end=datetime(2026, 2, 1), run_id="bench",
@@ -106,8 +116,15 @@ def measure(kind: str, target: str, work: str) -> dict:
         assert outcome.error is None, outcome.error
         rows = sum(m.landed for m in outcome.manifests)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": kind, "rows": rows, "seconds": seconds, "peak_mib": peak}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    return {
+        "kind": kind,
+        "rows": rows,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "peak_mib": usage.ru_maxrss / 1024,
+    }
 
 
 def _child(kind: str, target: str, work: str) -> dict:
@@ -151,14 +168,17 @@ def main() -> None:
                 result = _child(kind, str(target), str(work)) | {"n": n}
                 results.append(result)
                 print(f"{kind:11} {n:>9,} rows  {result['seconds']:6.2f} s  {n / result['seconds']:>9,.0f} rows/s  "
-                      f"peak {result['peak_mib']:6.0f} MiB", flush=True)  # fmt: skip
-    print(f"\nmachine: {platform.node()} {platform.machine()}, {platform.python_version()}\n")
-    print("| what | rows | seconds | rows/s | peak RSS (MiB) |\n|---|---:|---:|---:|---:|")
+                      f"cpu {result['cpu_s']:6.2f} s  peak {result['peak_mib']:6.0f} MiB", flush=True)  # fmt: skip
+    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"{platform.python_version()}, load average {os.getloadavg()[1]:.1f} (5 min)\n")  # fmt: skip
+    print(
+        "| what | rows | seconds | rows/s | CPU seconds | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|"
+    )
     names = {"csv": "GB18030 CSV → landing (onetable)", "csv-pandas": "pandas.read_csv, same file",
              "sql": "PostgreSQL table → landing (onetable)", "sql-pandas": "pandas.read_sql, same table"}  # fmt: skip
     for r in results:
         print(
-            f"| {names[r['kind']]} | {r['n']:,} | {r['seconds']:.2f} | {r['n'] / r['seconds']:,.0f} | {r['peak_mib']:.0f} |"
+            f"| {names[r['kind']]} | {r['n']:,} | {r['seconds']:.2f} | {r['n'] / r['seconds']:,.0f} | {r['cpu_s']:.2f} | {r['peak_mib']:.0f} |"
         )
 
 

@@ -37,6 +37,10 @@ from onetable.warehouse.ledger import QuarantineRecord
 
 BATCH_ROWS = 50_000
 _BLOCK = 1 << 20
+# pyarrow's reader runs up to 32 blocks ahead of a slower consumer (the store), and a block is
+# what one read returns: small reads (decoded, at most three times as long, within _BLOCK) keep
+# that read-ahead to a few MiB whatever the file's size
+_READ_BLOCK = 256 << 10
 _HEAD_BYTES = 64 * 1024
 _HEADER_SEARCH_ROWS = 30
 _BAD = "\ufffd"  # what a byte the encoding cannot decode becomes
@@ -58,29 +62,28 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
-class _Utf8Stream(io.RawIOBase):
+class _Utf8Stream:
     """A byte stream read as UTF-8 (decoded from `encoding`, undecodable bytes as U+FFFD; passed
     through when already valid UTF-8), noting on the way whether any byte was bad and whether any
-    newline fell inside quotes, so the common clean file needs no per-row checks."""
+    newline fell inside quotes, so the common clean file needs no per-row checks. pyarrow reads it
+    a decoded block at a time (a short read is no end of file), so nothing is copied twice."""
 
     def __init__(self, raw: io.BufferedIOBase, encoding: str | None):
         self._raw = raw
         self._decoder = (
             codecs.getincrementaldecoder(encoding)(errors="replace") if encoding else None
         )
-        self._buffer = b""
+        self._pending = b""
         self._done = False
         self._quote_parity = 0
         self._last = b""
+        self.closed = False
         self.bad_bytes = False
         self.quoted_newlines = False
         self.blank_lines = False
 
-    def readable(self) -> bool:
-        return True
-
     def _next_block(self) -> bytes:
-        block = self._raw.read(_BLOCK)
+        block = self._raw.read(_READ_BLOCK)
         self._done = not block
         if self._decoder is None:
             return block
@@ -96,19 +99,26 @@ class _Utf8Stream(io.RawIOBase):
         self.quoted_newlines = bool(parity[arr == 10].any())
         self._quote_parity = int(parity[-1]) if len(parity) else self._quote_parity
 
-    def readinto(self, target: bytearray | memoryview) -> int:
-        while len(self._buffer) < len(target) and not self._done:
-            data = self._next_block()
-            self._scan_quotes(data)
-            if not self.blank_lines:
-                edge = self._last + data[:2]
-                self.blank_lines = any(b in s for s in (data, edge) for b in (b"\n\n", b"\n\r\n"))
-                self._last = data[-2:]
-            self._buffer += data
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
+    def _scan_blank_lines(self, data: bytes) -> None:
+        if self.blank_lines or not data:
+            return
+        edge = self._last + data[:2]
+        self.blank_lines = any(b in s for s in (data, edge) for b in (b"\n\n", b"\n\r\n"))
+        self._last = data[-2:]
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._pending and not self._done:
+            self._pending = self._next_block()
+            self._scan_quotes(self._pending)
+            self._scan_blank_lines(self._pending)
+        if 0 <= size < len(self._pending):
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        data, self._pending = self._pending, b""
+        return data
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _head(path: Path, encoding: str) -> str:
@@ -254,11 +264,10 @@ def read_csv(
     with path.open("rb") as raw:
         passthrough = validated and encoding == "utf-8"
         scanned = _Utf8Stream(raw, None if passthrough else encoding)
-        stream = io.BufferedReader(scanned, buffer_size=_BLOCK)
         batches = pacsv.open_csv(
-            stream,
+            scanned,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=at + 1, use_threads=False, block_size=4 << 20
+                column_names=names, skip_rows=at + 1, use_threads=False, block_size=_BLOCK
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,

@@ -26,7 +26,7 @@ from onetable.connectors.reading import LOCATION, ROW, SHEET, Chunk, ConnectorEr
 from onetable.schemas.contracts import Source
 from onetable.warehouse.ledger import QuarantineRecord, Transaction
 
-FLUSH_ROWS = 200_000  # rows per insert: one Parquet file each, memory stays flat
+FLUSH_ROWS = 50_000  # rows per insert, one Parquet file each: larger inserts raise the peak
 _LINEAGE = {
     "_source": "VARCHAR", "_window_start": "TIMESTAMP", "_window_end": "TIMESTAMP",
     "_version": "INTEGER", LOCATION: "VARCHAR", SHEET: "VARCHAR", ROW: "BIGINT",
@@ -247,48 +247,48 @@ def _insert(
     if source.deleted and source.deleted.column in columns:
         values = ", ".join(_lit(v) for v in source.deleted.values)
         deleted = f"coalesce(trim({_q(source.deleted.column)}) IN ({values}), false)"
-    con.register("__chunk", table)
-    try:
-        key = source.record_key
-        empty = con.execute(
-            f"SELECT {LOCATION}, {SHEET}, {ROW}, concat_ws(chr(9), {', '.join(_q(c) for c in columns)}) "
-            f"FROM __chunk WHERE {key_sql} IS NULL ORDER BY {ROW}"
-        ).fetchall()
-        rejected.extend(
-            QuarantineRecord(
-                source=source.source,
-                rule_id="C004",
-                location=location,
-                sheet=sheet,
-                row_number=row,
-                field=key.column or ",".join(key.hash_of or []),
-                raw=raw,
-                reason="the record key is empty, so the row cannot be tracked across windows",
-            )
-            for location, sheet, row, raw in empty
+    # DuckDB finds the chunk by this variable's name (a replacement scan). A registered view would
+    # keep every chunk alive until the transaction commits: memory grew with the file's size.
+    _landing_chunk = table
+    key = source.record_key
+    empty = con.execute(
+        f"SELECT {LOCATION}, {SHEET}, {ROW}, concat_ws(chr(9), {', '.join(_q(c) for c in columns)}) "
+        f"FROM _landing_chunk WHERE {key_sql} IS NULL ORDER BY {ROW}"
+    ).fetchall()
+    rejected.extend(
+        QuarantineRecord(
+            source=source.source,
+            rule_id="C004",
+            location=location,
+            sheet=sheet,
+            row_number=row,
+            field=key.column or ",".join(key.hash_of or []),
+            raw=raw,
+            reason="the record key is empty, so the row cannot be tracked across windows",
         )
-        keyed = (
-            f"SELECT *, {key_sql} AS _record_key, {_hash_sql(columns)} AS _row_hash, "
-            f"{deleted} AS _deleted FROM __chunk"
+        for location, sheet, row, raw in empty
+    )
+    keyed = (
+        f"SELECT *, {key_sql} AS _record_key, {_hash_sql(columns)} AS _row_hash, "
+        f"{deleted} AS _deleted FROM _landing_chunk"
+    )
+    # rows without a key were just quarantined; when there are none, no filter (and no second trim)
+    new = "k._record_key IS NOT NULL" if empty else "true"
+    if has_prior:
+        con.execute(
+            f"INSERT INTO __seen SELECT {key_sql} FROM _landing_chunk WHERE {key_sql} IS NOT NULL"
         )
-        new = "k._record_key IS NOT NULL"
-        if has_prior:
-            con.execute(
-                f"INSERT INTO __seen SELECT {key_sql} FROM __chunk WHERE {key_sql} IS NOT NULL"
-            )
-            new += (
-                " AND NOT EXISTS (SELECT 1 FROM __prior p WHERE p._record_key = k._record_key "
-                "AND p._row_hash = k._row_hash)"
-            )
-        names = ", ".join(_q(c) for c in columns)
-        (landed,) = con.execute(
-            f"INSERT INTO {table_name(source)} ({names}, {', '.join(_LINEAGE)}) "
-            f"SELECT {names}, ?, ?, ?, ?, {LOCATION}, {SHEET}, {ROW}, ?, _record_key, _row_hash, "
-            f"'upsert', _deleted FROM ({keyed}) k WHERE {new}",
-            [source.source, window.start, window.end, manifest.version, extracted_at],
-        ).fetchone()
-    finally:
-        con.unregister("__chunk")
+        new += (
+            " AND NOT EXISTS (SELECT 1 FROM __prior p WHERE p._record_key = k._record_key "
+            "AND p._row_hash = k._row_hash)"
+        )
+    names = ", ".join(_q(c) for c in columns)
+    (landed,) = con.execute(
+        f"INSERT INTO {table_name(source)} ({names}, {', '.join(_LINEAGE)}) "
+        f"SELECT {names}, ?, ?, ?, ?, {LOCATION}, {SHEET}, {ROW}, ?, _record_key, _row_hash, "
+        f"'upsert', _deleted FROM ({keyed}) k WHERE {new}",
+        [source.source, window.start, window.end, manifest.version, extracted_at],
+    ).fetchone()
     manifest.landed += landed
     manifest.unchanged += table.num_rows - landed - len(empty)
 

@@ -19,6 +19,9 @@ from onetable.schemas.contracts import Source, SqlLocation
 from onetable.warehouse.masking import scrub
 
 BATCH_ROWS = 50_000
+# pyarrow's reader runs up to 32 blocks ahead of a slower consumer (the store): small blocks keep
+# that read-ahead to a few MiB, so memory does not grow with the table
+_BLOCK = 256 << 10
 
 
 def _connect(engine: sa.Engine, source: str, conn_id: str, retries: int, backoff_s: float):
@@ -107,7 +110,7 @@ def _copy_batches(
             reader = pacsv.open_csv(
                 io.BufferedReader(_CopyStream(copy), buffer_size=1 << 20),
                 read_options=pacsv.ReadOptions(
-                    column_names=names, use_threads=False, block_size=4 << 20
+                    column_names=names, use_threads=False, block_size=_BLOCK
                 ),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(

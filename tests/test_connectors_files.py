@@ -183,3 +183,49 @@ def test_jsonl_bad_lines(tmp_path):
     rows, rejected = _read(read_jsonl(path, source="market"))
     assert [(r["code"], r["_row"]) for r in rows] == [("91320324MA1XXXXX0A", 1), ("x", 6)]
     assert [q.row_number for q in rejected] == [3, 4, 5]
+
+
+def test_a_bad_byte_deep_in_a_large_gb18030_file_quarantines_only_its_row(tmp_path):
+    # Many read blocks; the bad byte sits mid-block, a quoted newline comes after it, and a
+    # four-byte GB18030 character recurs so that some fall across a block's edge.
+    parts, line, bad_at, expected = (
+        ["救助编号,姓名,身份证号,救助类别\n".encode("gb18030")],
+        2,
+        0,
+        {},
+    )
+    for i in range(60_000):
+        if i == 31_337:
+            parts.append(f"JZ{i},".encode("gb18030") + b"\x81\x20," + "1,低保\n".encode("gb18030"))
+            bad_at = line
+        elif i == 45_000:
+            parts.append(f'JZ{i},钱七,1,"城乡\n低保"\n'.encode("gb18030"))
+            expected[f"JZ{i}"] = line
+        else:
+            parts.append(f"JZ{i},㐀𠀀{i % 7},1,低保\n".encode("gb18030"))
+            expected[f"JZ{i}"] = line
+        line += 2 if i == 45_000 else 1
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"".join(parts))
+    assert path.stat().st_size > 4 * (256 << 10)
+    rows, rejected = _read(read_csv(path, source="s", expected=["救助编号"], encoding="gb18030"))
+    assert [(q.rule_id, q.row_number, q.field) for q in rejected] == [("C002", bad_at, "姓名")]
+    assert rejected[0].raw.startswith("JZ31337,\ufffd")
+    assert {r["救助编号"]: r["_row"] for r in rows} == expected
+    assert rows[1]["姓名"] == "㐀𠀀1"
+
+
+def test_the_decoded_stream_reads_in_any_size(tmp_path):
+    from onetable.connectors.files import _Utf8Stream
+
+    text = "JZ001,张三,㐀𠀀\n" * 50_000
+    path = tmp_path / "a.csv"
+    path.write_bytes(text.encode("gb18030"))
+    with path.open("rb") as raw:
+        stream = _Utf8Stream(raw, "gb18030")
+        parts = [stream.read(1000), stream.read(-1)]
+        while part := stream.read(77_777):
+            parts.append(part)
+    assert len(parts[0]) == 1000
+    assert b"".join(parts).decode("utf-8") == text
+    assert not stream.bad_bytes and not stream.quoted_newlines and not stream.blank_lines

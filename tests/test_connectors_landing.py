@@ -225,3 +225,30 @@ def test_the_same_list_next_month_is_a_new_snapshot(store_settings, tmp_path):
         (datetime(2026, 2, 1), 1, 0),
         (datetime(2026, 3, 1), 0, 1),
     ]
+
+
+def test_landed_chunks_are_freed_before_the_commit(store_settings, monkeypatch):
+    import pyarrow as pa
+
+    from onetable.connectors import landing
+    from onetable.connectors.reading import Chunk, text_table
+
+    monkeypatch.setattr(landing, "FLUSH_ROWS", 10_000)
+    source = make_source("registry", {"kind": "sql", "conn_id": "x", "table": "t"})
+
+    def chunks():
+        for k in range(8):
+            ids = [f"P{k}-{i}" for i in range(10_000)]
+            values = [ids, ["张三" * 20] * len(ids), ids, ["正常"] * len(ids)]
+            rows = range(k * 10_000 + 1, (k + 1) * 10_000 + 1)
+            yield Chunk(text_table(HEADER.split(","), values, "db/t", None, list(rows)))
+
+    with open_store(store_settings) as con, transaction(con, run_id="r", stage="extract") as tx:
+        before = pa.total_allocated_bytes()
+        manifest = land_window(con, tx, source, Window(None, END), chunks(), MAPPING)
+        # a chunk kept until the commit would hold about 1 MiB each
+        assert pa.total_allocated_bytes() - before < 1 << 20
+    assert manifest.landed == 80_000
+    assert _rows(store_settings, "SELECT count(*), max(_row) FROM landing.registry") == [
+        (80_000, 80_000)
+    ]
