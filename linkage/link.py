@@ -200,7 +200,9 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
             insert_frame(
                 con,
                 "core.person_id_events",
-                events.assign(run_id=run_id, logged_at=now)[["run_id", "logged_at", *EVENT_COLUMNS]],
+                events.assign(run_id=run_id, logged_at=now)[
+                    ["run_id", "logged_at", *EVENT_COLUMNS]
+                ],
             )
         golden = _golden(records, period)
         _replace_period(con, "core.person_period", golden, period)

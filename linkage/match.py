@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from onetable.linkage.model import Model, Parameters, fit_em, level_shares
 from onetable.schemas.rules import ID_CHECK, ID_WEIGHTS
@@ -109,17 +110,25 @@ def _gammas(model: Model) -> str:
 
 def _load(con: duckdb.DuckDBPyConnection, clean: pd.DataFrame, model: Model) -> int:
     """The records as table `rec`, numbered in source and record id order (`idx`), so that
-    the same records give the same clusters whatever order they came in."""
-    frame = clean.reindex(columns=list(COLUMNS))
-    frame["id_valid"] = frame["id_valid"].fillna(False).astype(bool)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.cast(pa.schema([
-        pa.field(c, pa.bool_() if c == "id_valid" else pa.string()) for c in COLUMNS
-    ]))  # fmt: skip
+    the same records give the same clusters whatever order they came in. The numbers come
+    from Arrow's sort of the two key columns alone: DuckDB never sorts a county's records."""
+    table = pa.Table.from_pandas(clean.reindex(columns=list(COLUMNS)), preserve_index=False)
+    order = pc.sort_indices(
+        table.select(["source", "record_id"]), [("source", "ascending"), ("record_id", "ascending")]
+    )
+    idx = np.empty(len(table), dtype=np.int64)
+    idx[order.to_numpy()] = np.arange(len(table))
+    table = table.append_column("idx", pa.array(idx))
+    cols = ", ".join(
+        "coalesce(id_valid::BOOLEAN, false) AS id_valid"
+        if c == "id_valid"
+        else f"{c}::VARCHAR AS {c}"
+        for c in COLUMNS
+    )
     con.register("clean_input", table)
     con.execute(
-        "CREATE OR REPLACE TABLE rec AS SELECT row_number() OVER (ORDER BY source, record_id) - 1 "
-        f"AS idx, *, coalesce({model.anchor}, false) AS anchored FROM clean_input ORDER BY idx"
+        f"CREATE OR REPLACE TABLE rec AS SELECT idx, {cols}, "
+        f"coalesce({model.anchor}, false) AS anchored FROM clean_input"
     )
     con.unregister("clean_input")
     n, distinct = con.execute("SELECT count(*), count(DISTINCT record_id) FROM rec").fetchone()
@@ -222,7 +231,9 @@ def _fit(con: duckdb.DuckDBPyConnection, model: Model, pairs: int, n: int) -> Pa
             match_probability=_match_probability(con, model), iterations=0,
         )  # fmt: skip
     cols = ", ".join(f"g_{k}" for k in names)
-    counts = con.execute(f"SELECT {cols}, count(*) AS n FROM compared GROUP BY ALL").fetchnumpy()
+    counts = con.execute(
+        f"SELECT {cols}, count(*) AS n FROM compared GROUP BY ALL ORDER BY ALL"
+    ).fetchnumpy()  # in one order: EM's sums then come out the same in every run
     patterns = np.column_stack([np.asarray(counts[f"g_{k}"], dtype=np.int64) for k in names])
     return fit_em(
         patterns, np.asarray(counts["n"], dtype=float), _u(con, model, n), prior.m, model.em,

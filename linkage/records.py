@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from onetable.linkage import standardize as st
 from onetable.linkage.match import match
@@ -23,19 +25,32 @@ from onetable.linkage.model import Model, load_model
 
 COLUMNS = ("record_id", "source", "name", "sex", "birth_date", "id_number", "phone", "address")
 # flags that leave a number usable for comparison but not as proof of identity
-_UNVERIFIED = ("id_bad_checksum", "id_bad_date", "id_upgraded_15")
+_UNVERIFIED = frozenset(("id_bad_checksum", "id_bad_date", "id_upgraded_15"))
 
 
 _PARALLEL_MIN = 200_000  # distinct values: fewer convert faster in one process than in several
 
 
-def _apply(convert: Callable[[str | None], st.Result], values: list) -> list[st.Result]:
-    return [convert(v) for v in values]
+def _apply(convert: Callable[[str | None], tuple], values: list) -> list[tuple]:
+    return [convert(v if isinstance(v, str) else str(v)) for v in values]
+
+
+def _id(raw: str | None) -> tuple[str | None, tuple[bool, str | None, str | None]]:
+    """The ID number, whether it is verified, and the birth date and sex a verified one gives."""
+    number, flags = st.id_number(raw)
+    verified = number is not None and _UNVERIFIED.isdisjoint(flags)
+    return number, (verified, *(st.id_facts(number) if verified else (None, None)))
+
+
+def _name(raw: str | None) -> tuple[str | None, str | None]:
+    """The name and its pinyin key."""
+    name, _ = st.name(raw)
+    return name, st.pinyin_key(name)
 
 
 class _Converter:
-    """Standardizers run on the distinct values of columns: in this process for small inputs,
-    across one process per core for large ones (they are pure Python, one core each)."""
+    """Converters run on the distinct values of columns: in this process for small inputs,
+    across one process per core for large ones (the standardizers are pure Python)."""
 
     def __init__(self, distinct: int) -> None:
         self.workers = min(os.cpu_count() or 1, 4) if distinct >= _PARALLEL_MIN else 1
@@ -54,9 +69,10 @@ class _Converter:
 
     def run(
         self, jobs: dict[str, tuple[Callable, pd.Series]]
-    ) -> dict[str, tuple[pd.Series, pd.Series]]:
-        """Per job: each record's converted value and the second part of its result (the flags
-        a standardizer raised)."""
+    ) -> dict[str, tuple[np.ndarray, list]]:
+        """Per job: each record's code (-1 for missing) and the results for the distinct
+        values in code order, the missing value's last. Empty strings convert as missing
+        values do."""
         factorized = {k: pd.factorize(v, use_na_sentinel=True) for k, (_, v) in jobs.items()}
         futures = {}
         for k, (convert, _) in jobs.items():
@@ -70,64 +86,63 @@ class _Converter:
                 for i in range(0, len(uniques), size)
             ]
         out = {}
-        for k, (convert, values) in jobs.items():
-            codes, _ = factorized[k]
+        for k, (convert, _) in jobs.items():
             parts = futures[k] if self.pool is None else [f.result() for f in futures[k]]
-            results = [r for part in parts for r in part] + [convert(None)]  # code -1: missing
-            converted = np.empty(len(results), dtype=object)
-            converted[:] = [r[0] for r in results]
-            flags = np.empty(len(results), dtype=object)
-            flags[:] = [r[1] for r in results]
-            out[k] = (
-                pd.Series(converted[codes], index=values.index),
-                pd.Series(flags[codes], index=values.index),
-            )
+            out[k] = factorized[k][0], [r for part in parts for r in part] + [convert(None)]
         return out
 
 
-def _pinyin(name: str | None) -> st.Result:
-    return st.pinyin_key(name), ()
+def _strings(codes: np.ndarray, values: list) -> pa.Array:
+    """Per record, the value of its code (-1: the last, the missing value's) as Arrow strings:
+    a county's records take a fraction of the memory of Python objects."""
+    return pa.array(values, type=pa.string()).take(pa.array(codes % len(values)))
 
 
-def _id_facts(number: str | None) -> tuple[None, tuple[str | None, str | None]]:
-    return None, st.id_facts(number)  # birth date and sex, in the place of flags
+def _text(column: pd.Series) -> pa.Array:
+    column = column if pd.api.types.is_string_dtype(column) else column.astype(str)
+    return pa.array(column, type=pa.string(), from_pandas=True)
 
 
 def clean_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """The standardized input a competent user would give any linkage tool: record_id, source,
-    name (NFKC, simplified), name_pinyin, sex, birth_date (ISO; the stated one, else the one in
-    the ID number), id_number, id_valid (its check character and birth date right and not
-    upgraded from 15 digits), phone, address, household."""
+    """The standardized input a competent user would give any linkage tool, in Arrow-backed
+    string columns: record_id, source, name (NFKC, simplified), name_pinyin, sex, birth_date
+    (ISO; the stated one, else the one in the ID number), id_number, id_valid (a bool: its
+    check character and birth date right and not upgraded from 15 digits), phone, address,
+    household."""
     missing = [c for c in ("record_id", "source") if c not in frame.columns]
     if missing:
         raise ValueError(f"link-records: the input has no column(s) {missing}; map them with --map")
-    raw = frame.reindex(columns=[*COLUMNS, "household"])
-    raw = raw.astype(object).where(raw.notna() & (raw != ""), None)
+    empty = pd.Series(None, index=frame.index, dtype=object)
     jobs = {
-        "id_number": st.id_number, "name": st.name, "birth_date": st.parse_date, "sex": st.sex,
+        "id_number": _id, "name": _name, "birth_date": st.parse_date, "sex": st.sex,
         "phone": st.phone, "address": st.address, "household": st.text,
     }  # fmt: skip
-    with _Converter(int(raw["id_number"].nunique() + raw["address"].nunique())) as converter:
-        done = converter.run({k: (f, raw[k]) for k, f in jobs.items()})
-        id_number, id_flags = done["id_number"]
-        id_valid = id_number.notna() & id_flags.map(frozenset(_UNVERIFIED).isdisjoint).astype(bool)
-        second = converter.run({
-            "name_pinyin": (_pinyin, done["name"][0]),
-            "id_facts": (_id_facts, id_number.where(id_valid)),
-        })  # fmt: skip
-    facts = second["id_facts"][1]
+    columns = {k: frame[k] if k in frame.columns else empty for k in jobs}
+    distinct = int(columns["id_number"].nunique() + columns["address"].nunique())
+    with _Converter(distinct) as converter:
+        done = converter.run({k: (f, columns[k]) for k, f in jobs.items()})
+
+    def first(k: str) -> pa.Array:
+        codes, results = done[k]
+        return _strings(codes, [r[0] for r in results])
+
+    codes, results = done["id_number"]
+    facts = [r[1] for r in results]
+    clean = {
+        "record_id": _text(frame["record_id"]),
+        "source": _text(frame["source"]),
+        "name": first("name"),
+        "name_pinyin": _strings(done["name"][0], [r[1] for r in done["name"][1]]),
+        "sex": pc.coalesce(first("sex"), _strings(codes, [f[2] for f in facts])),
+        "birth_date": pc.coalesce(first("birth_date"), _strings(codes, [f[1] for f in facts])),
+        "id_number": first("id_number"),
+        "id_valid": np.array([f[0] for f in facts], dtype=bool)[codes % len(facts)],
+        "phone": first("phone"),
+        "address": first("address"),
+        "household": first("household"),
+    }
     clean = pd.DataFrame({
-        "record_id": raw["record_id"].astype(str),
-        "source": raw["source"].astype(str),
-        "name": done["name"][0],
-        "name_pinyin": second["name_pinyin"][0],
-        "sex": done["sex"][0].fillna(facts.str[1]),
-        "birth_date": done["birth_date"][0].fillna(facts.str[0]),
-        "id_number": id_number,
-        "id_valid": id_valid.astype(bool),
-        "phone": done["phone"][0],
-        "address": done["address"][0],
-        "household": done["household"][0],
+        k: v if k == "id_valid" else pd.arrays.ArrowStringArray(v) for k, v in clean.items()
     })  # fmt: skip
     if clean["record_id"].duplicated().any():
         raise ValueError("link-records: record_id must be unique")
@@ -149,18 +164,21 @@ def link_records(
     start = time.perf_counter()
     clean = clean_records(frame)
     timings["standardize"] = time.perf_counter() - start
-    result = match(clean, model or load_model(), timings)
-    ids = person_ids(result.labels)
-    return pd.DataFrame(
-        {"record_id": clean["record_id"], "person_id": ids[clean["record_id"]].to_numpy()}
-    )
+    labels = match(clean, model or load_model(), timings).labels
+    del clean  # the matcher's copy is all it needs: a large county's records are gigabytes
+    record_ids = frame["record_id"].astype(str)
+    return pd.DataFrame({
+        "record_id": record_ids.to_numpy(),
+        "person_id": person_ids(labels).reindex(record_ids).to_numpy(),
+    })  # fmt: skip
 
 
 def read_table(path: Path, mapping: dict[str, str]) -> pd.DataFrame:
     """A CSV (UTF-8 or GB18030) or Parquet file as text, its columns renamed by `mapping`
     (canonical name -> the file's column)."""
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path).astype(str).where(lambda f: f != "None")
+    if path.suffix.lower() == ".parquet":  # Arrow strings: a third of the memory of objects
+        frame = pd.read_parquet(path, dtype_backend="pyarrow")
+        frame = frame.astype({c: "string[pyarrow]" for c in frame.columns})
     else:
         from onetable.connectors.files import detect_encoding
 

@@ -278,13 +278,19 @@ def _age(start: int, birth: int) -> float:
     return (start - 1 - birth) / YEAR
 
 
+def _at_least(rng: np.random.Generator, floor: float, age: float) -> float:
+    """`age`, or a day in the year after `floor` when it is younger: one birth date for every
+    clamped age would use up that day's 500 ID sequence codes of a sex in a large county."""
+    return age if age >= floor else floor + rng.random()
+
+
 def _elder_age(rng: np.random.Generator) -> float:
     """An age from the elderly bands (60 to 100)."""
     return choice(rng, ELDER_BANDS) + 5 * rng.random()
 
 
 def _couple(rng: np.random.Generator, start: int, husband_age: float, wife_min: float = 20.0):
-    wife_age = max(wife_min, husband_age - rng.normal(2.0, 2.0))
+    wife_age = _at_least(rng, wife_min, husband_age - rng.normal(2.0, 2.0))
     return [
         Member(1, _born(start, husband_age), spouse=1, line=True),
         Member(0, _born(start, wife_age), spouse=0),
@@ -336,7 +342,7 @@ def _family(rng: np.random.Generator, start: int, rural: bool) -> tuple[str, lis
     # three generations: grandparents (about 30% widowed, grandmothers outlive), a son (or a
     # daughter whose husband married in) with spouse, and their children.
     gf_age = _elder_age(rng) - 5 * rng.random()
-    gm_age = max(50.0, gf_age - rng.normal(2.0, 2.0))
+    gm_age = _at_least(rng, 50.0, gf_age - rng.normal(2.0, 2.0))
     widowed = rng.random() < 0.3
     keep_gf = not widowed or rng.random() >= 0.7
     members: list[Member] = []
@@ -356,7 +362,7 @@ def _family(rng: np.random.Generator, start: int, rural: bool) -> tuple[str, lis
     mate_age = middle_age - rng.normal(2, 2) if son else middle_age + rng.normal(2, 2)
     mid, mate = len(members), len(members) + 1
     members.append(Member(int(son), _born(start, middle_age), gm, gf, mate, line=True))
-    members.append(Member(int(not son), _born(start, max(20.0, mate_age)), spouse=mid))
+    members.append(Member(int(not son), _born(start, _at_least(rng, 20.0, mate_age)), spouse=mid))
     mother, father = (mate, mid) if son else (mid, mate)
     _children(rng, start, members, mother, father, max(1, choice(rng, CHILDREN[rural])))
     if son and (gf == NONE or gf_age >= 75 or rng.random() < 0.4):

@@ -161,9 +161,10 @@ def _write_xlsx(path: Path, columns: list[str], rows: list[dict], heading: str, 
     sheet.cell(1, 1).font = Font(bold=True, size=14)
     sheet.cell(1, 1).alignment = Alignment(horizontal="center")
     sheet.append(columns)
-    for row in rows:
+    # rows counted here: openpyxl's max_row scans every cell, quadratic for a large county
+    for number, row in enumerate(rows, start=3):
         sheet.append([row[c] for c in columns])
-        cell = sheet.cell(sheet.max_row, len(columns))
+        cell = sheet.cell(number, len(columns))
         if isinstance(row[columns[-1]], date):
             cell.number_format = "yyyy-mm-dd"
     stamp = datetime.combine(date.fromordinal(end), datetime.min.time())
