@@ -168,7 +168,7 @@ def land_window(
         rejected.extend(chunk.rejected)
         table = chunk.rows
         columns = [c for c in table.column_names if c not in (LOCATION, SHEET, ROW)]
-        if not checked:
+        if not checked and (table.num_rows or columns):  # an empty API page names no columns
             missing = [c for c in source.required if c not in columns]
             if missing:
                 raise ConnectorError(

@@ -169,3 +169,19 @@ def test_landing_an_api_with_a_token_and_window_params(api, store_settings):
     assert api.requests[-1]["since"] == "2026-01-31T00:00:00"  # the window's start less the overlap
     with open_store(store_settings) as con:
         assert con.execute("SELECT count(*) FROM landing.grid").fetchone()[0] == 22
+
+
+def test_an_api_with_nothing_new_lands_nothing_and_fails_no_column_check(api, store_settings):
+    source = make_source(
+        "grid", {"kind": "http", "url": api.url + "/residents", "page_size": 10},
+        required=["人员编号"],
+    )  # fmt: skip
+    kept = RECORDS[:]
+    RECORDS.clear()  # a window in which no record changed: one page, no items, no columns
+    try:
+        out = extract_source(
+            store_settings, source, "grid.yaml", end=datetime(2026, 2, 1), run_id="r"
+        )
+    finally:
+        RECORDS.extend(kept)
+    assert (out.manifests[0].read, out.manifests[0].landed) == (0, 0)
