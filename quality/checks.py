@@ -476,12 +476,8 @@ def write_results(
         ],
         schema=_RESULTS_ARROW,
     )
-    con.register("__onetable_quality_results", table)
-    try:
-        names = ", ".join(f'"{n}"' for n in _RESULTS_ARROW.names)
-        con.execute(
-            f"INSERT INTO {RESULTS_TABLE} ({names}) SELECT {names} FROM __onetable_quality_results"
-        )
-    finally:
-        con.unregister("__onetable_quality_results")
+    _onetable_results = table  # a replacement scan, as in warehouse.ledger.insert_frame
+    names = ", ".join(f'"{n}"' for n in _RESULTS_ARROW.names)
+    con.execute(f"INSERT INTO {RESULTS_TABLE} ({names}) SELECT {names} FROM _onetable_results")
+    del _onetable_results
     return len(rows)

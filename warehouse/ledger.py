@@ -93,12 +93,12 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     """Insert a pandas frame into a store table by column name; returns the rows inserted."""
     if not len(frame):
         return 0
-    con.register("__frame", pa.Table.from_pandas(frame, preserve_index=False))
-    try:
-        cols = ", ".join(f'"{c}"' for c in frame.columns)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM __frame")
-    finally:
-        con.unregister("__frame")
+    # found by this variable's name (a replacement scan): a registered view would keep the
+    # table alive until the transaction commits
+    _onetable_frame = pa.Table.from_pandas(frame, preserve_index=False)
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _onetable_frame")
+    del _onetable_frame
     return len(frame)
 
 
@@ -246,14 +246,12 @@ class Transaction:
             [{"run_id": self.run_id, "stage": self.stage, **r, "recorded_at": now} for r in rows],
             schema=_QUARANTINE_ARROW,
         )
-        self.con.register("__onetable_quarantine", table)
-        try:
-            self.con.execute(
-                f"INSERT INTO quarantine.rows ({', '.join(_QUARANTINE_ARROW.names)}) "
-                "SELECT * FROM __onetable_quarantine"
-            )
-        finally:
-            self.con.unregister("__onetable_quarantine")
+        _onetable_quarantine = table  # a replacement scan, as in insert_frame
+        self.con.execute(
+            f"INSERT INTO quarantine.rows ({', '.join(_QUARANTINE_ARROW.names)}) "
+            "SELECT * FROM _onetable_quarantine"
+        )
+        del _onetable_quarantine
         return len(rows)
 
     def audit(self, action: str, subject: str, detail: dict) -> tuple[int, str]:
