@@ -25,7 +25,11 @@ def main(path: str) -> None:
         for what in ("m", "u")
     }
     print(yaml.safe_dump({"prior": prior}, default_flow_style=None, sort_keys=False))
-    print(f"# {result.pairs} compared pairs, EM {p.iterations} iterations", file=sys.stderr)
+    print(
+        f"# {result.pairs} compared pairs, EM {p.iterations} iterations, {result.edges} match "
+        f"edges, {result.refused} merges refused",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

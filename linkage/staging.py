@@ -83,10 +83,31 @@ def standardize_source(
         out[column] = [results[v][0] for v in raw]
         for i, v in enumerate(raw):
             flags[i].extend(f"{column}:{f}" for f in results[v][1])
+    for i, found in enumerate(consistency_flags(out)):
+        flags[i].extend(found)
     for target, value in source.constants.items():
         out[target.rpartition(".")[2]] = value
     out["_flags"] = flags
     return out
+
+
+def consistency_flags(staged: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Per row, where the stated birth date or sex disagrees with the ID number's: flagged,
+    the values kept (a row without an ID number column has nothing to compare)."""
+    if "id_number" not in staged:
+        return [()] * len(staged)
+    empty = pd.Series(None, index=staged.index, dtype=object)
+    stated = (staged.get("birth_date", empty), staged.get("sex", empty))
+    rows = zip(staged["id_number"], *stated, strict=True)
+    return [
+        tuple(
+            f"id_number:{f}"
+            for f in st.id_consistency(
+                number, born, st.sex(sex)[0] if isinstance(sex, str) else None
+            )
+        )
+        for number, born, sex in rows
+    ]
 
 
 def _write(

@@ -206,3 +206,20 @@ def test_fixing_a_typo_keeps_every_id():
     second, events = ids(fixed, registry)
     assert second.to_dict() == first.to_dict() and events.empty
     assert first["r1"] == first["h1"] != first["r2"] == first["h2"]
+
+
+def test_staging_flags_a_stated_birth_date_or_sex_the_id_number_contradicts():
+    from onetable.linkage.staging import consistency_flags
+
+    staged = pd.DataFrame({
+        "id_number": [A, A, A, None],
+        "birth_date": ["1990-01-01", "1990-01-10", None, "1990-01-01"],
+        "sex": ["男", "男", "女", "男"],
+    })  # fmt: skip
+    assert consistency_flags(staged) == [
+        (),
+        ("id_number:id_birth_mismatch",),
+        ("id_number:id_sex_mismatch",),
+        (),
+    ]
+    assert consistency_flags(staged.drop(columns="id_number")) == [()] * 4
