@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,15 @@ from onetable.schemas.contracts import Source
 from onetable.warehouse.ledger import QuarantineRecord, Transaction
 
 FLUSH_ROWS = 50_000  # rows per insert, one Parquet file each: larger inserts raise the peak
+# the reader holds one core while landing; the store's writing gets the others
+_STORE_THREADS = max(1, (os.cpu_count() or 2) - 1)
+# the reader's own DuckDB, for keys and hashes: one thread, nothing downloaded, nothing spilled
+_HASHER = {
+    "threads": 1, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+    "temp_directory": "",
+}  # fmt: skip
+_RECORD_KEY = "_record_key"
+_DERIVED = (_RECORD_KEY, "_row_hash", "_deleted")  # computed from each batch by the reader
 _LINEAGE = {
     "_source": "VARCHAR", "_window_start": "TIMESTAMP", "_window_end": "TIMESTAMP",
     "_version": "INTEGER", LOCATION: "VARCHAR", SHEET: "VARCHAR", ROW: "BIGINT",
@@ -113,11 +123,17 @@ def _prepare(con: duckdb.DuckDBPyConnection, source: Source, window: Window) -> 
     con.execute("CREATE OR REPLACE TEMP TABLE __seen (_record_key VARCHAR)")
 
 
-def _key_sql(source: Source) -> str:
+def _key_sql(source: Source, columns: list[str]) -> str:
+    """The record key; a key column the data lacks counts as empty (its rows are quarantined, or
+    the source fails first if the column is required)."""
+
+    def value(c: str) -> str:
+        return _q(c) if c in columns else "NULL::VARCHAR"
+
     key = source.record_key
     if key.column:
-        return f"nullif(trim({_q(key.column)}), '')"
-    parts = ", ".join(f"coalesce(trim({_q(c)}), '')" for c in key.hash_of or [])
+        return f"nullif(trim({value(key.column)}), '')"
+    parts = ", ".join(f"coalesce(trim({value(c)}), '')" for c in key.hash_of or [])
     return f"CASE WHEN concat({parts}) = '' THEN NULL ELSE md5(concat_ws(chr(31), {parts})) END"
 
 
@@ -126,14 +142,20 @@ def _lit(text: str) -> str:
 
 
 def _hash_sql(columns: list[str]) -> str:
-    """md5 over the row's non-empty values, each tagged by its column's name, in name order: a
-    column added empty, or moved by the department, changes no row's hash. The tag is a short
-    digest of the name, which hashes faster than the name itself."""
-    tagged = ", ".join(
-        f"{_lit(hashlib.md5(c.encode('utf-8')).hexdigest()[:8])} || nullif({_q(c)}, '')"
-        for c in sorted(columns)
+    """md5 over the row's non-empty values in the order of their columns' names, with the sum of
+    those columns' tags: a column added empty, or moved by the department, changes no row's hash,
+    and a value moved to another column does. A tag is 48 bits of md5 of the name, so the sum
+    names the set of filled columns; it costs far less than tagging each value."""
+    if not columns:
+        return "md5('')"
+    ordered = sorted(columns)
+    values = ", ".join(f"nullif({_q(c)}, '')" for c in ordered)
+    tags = " + ".join(
+        f"CASE WHEN {_q(c)} <> '' THEN {int(hashlib.md5(c.encode('utf-8')).hexdigest()[:12], 16)} "
+        "ELSE 0 END"
+        for c in ordered
     )
-    return f"md5(concat_ws(chr(31), {tagged}))" if columns else "md5('')"
+    return f"md5(concat_ws(chr(31), {values}, ({tags})::BIGINT::VARCHAR))"
 
 
 def land_window(
@@ -141,6 +163,23 @@ def land_window(
     chunks: Iterable[Chunk], mapping_file: Path,
 ) -> Manifest:  # fmt: skip
     """Land one window of a source inside the caller's transaction; returns its manifest."""
+    with read_ahead(source, chunks, FLUSH_ROWS) as batches, _threads(con, _STORE_THREADS):
+        return _land(con, tx, source, window, batches, mapping_file)
+
+
+@contextlib.contextmanager
+def _threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    con.execute(f"SET threads = {threads}")
+    try:
+        yield
+    finally:
+        con.execute("RESET threads")
+
+
+def _land(
+    con: duckdb.DuckDBPyConnection, tx: Transaction, source: Source, window: Window,
+    batches: Iterator[Batch], mapping_file: Path,
+) -> Manifest:  # fmt: skip
     manifest = Manifest(source=source.source, window=window)
     manifest.version = tx.commit_window(source.source, window.start, window.end)
     _prepare(con, source, window)
@@ -152,46 +191,37 @@ def land_window(
     known = set(landed_columns(con, source))
     extracted_at = datetime.now(UTC).replace(tzinfo=None)
     rejected: list[QuarantineRecord] = []
-    buffer: list[pa.Table] = []
     checked = False
 
     has_prior = con.execute("SELECT count(*) > 0 FROM __prior").fetchone()[0]
-
-    def flush() -> None:
-        if buffer:
-            table = pa.concat_tables(buffer, promote_options="default")
-            buffer.clear()
-            _insert(con, source, window, manifest, table, extracted_at, rejected, has_prior)
-
-    for chunk in prefetch(chunks):
-        manifest.read += chunk.read
-        rejected.extend(chunk.rejected)
-        table = chunk.rows
-        columns = [c for c in table.column_names if c not in (LOCATION, SHEET, ROW)]
-        if not checked and (table.num_rows or columns):  # an empty API page names no columns
-            missing = [c for c in source.required if c not in columns]
-            if missing:
-                raise ConnectorError(
-                    f"source {source.source}: required column(s) {', '.join(missing)} missing from "
-                    f"{table.column(LOCATION)[0].as_py() if table.num_rows else 'the data'}; "
-                    f"see the mapping {mapping_file}"
-                )
-            manifest.missing_columns = sorted(c for c in source.columns if c not in columns)
-            checked = True
-        for name in columns:
-            if name not in known:
-                con.execute(f"ALTER TABLE {table_name(source)} ADD COLUMN {_q(name)} VARCHAR")
-                known.add(name)
-                if name not in mapped:
-                    manifest.new_columns.append(name)
-        if table.num_rows:
-            location = table.column(LOCATION)[0].as_py()
-            if location not in manifest.locations:
-                manifest.locations.append(location)
-            buffer.append(table)
-        if sum(t.num_rows for t in buffer) >= FLUSH_ROWS:
-            flush()
-    flush()
+    for batch in batches:
+        for chunk in batch.chunks:
+            manifest.read += chunk.read
+            rejected.extend(chunk.rejected)
+            table = chunk.rows
+            columns = [c for c in table.column_names if c not in (LOCATION, SHEET, ROW)]
+            if not checked and (table.num_rows or columns):  # an empty API page names no columns
+                missing = [c for c in source.required if c not in columns]
+                if missing:
+                    raise ConnectorError(
+                        f"source {source.source}: required column(s) {', '.join(missing)} missing "
+                        f"from {table.column(LOCATION)[0].as_py() if table.num_rows else 'the data'}"
+                        f"; see the mapping {mapping_file}"
+                    )
+                manifest.missing_columns = sorted(c for c in source.columns if c not in columns)
+                checked = True
+            for name in columns:
+                if name not in known:
+                    con.execute(f"ALTER TABLE {table_name(source)} ADD COLUMN {_q(name)} VARCHAR")
+                    known.add(name)
+                    if name not in mapped:
+                        manifest.new_columns.append(name)
+            if table.num_rows:
+                location = table.column(LOCATION)[0].as_py()
+                if location not in manifest.locations:
+                    manifest.locations.append(location)
+        if batch.rows is not None:
+            _insert(con, source, window, manifest, batch.rows, extracted_at, rejected, has_prior)
     if source.read.mode == "snapshot":
         manifest.tombstones = _tombstones(con, source, window, manifest.version, extracted_at)
     manifest.quarantined = tx.quarantine([_in_window(r, window) for r in rejected])
@@ -201,30 +231,80 @@ def land_window(
     return manifest
 
 
-def prefetch(chunks: Iterable[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """Read the next chunks in a thread while the store writes this one: parsing holds one core,
-    DuckDB's writing the other. The reader's error is raised here, in the caller's transaction."""
+@dataclass
+class Batch:
+    """Chunks read ahead, their rows joined with the columns derived from them (`_DERIVED`), or
+    None when they hold no row."""
+
+    chunks: list[Chunk]
+    rows: pa.Table | None
+
+
+def _derived_sql(source: Source, columns: list[str]) -> str:
+    """Record key, row hash and deleted flag of each row, in the order of `_DERIVED`."""
+    deleted = "false"
+    if source.deleted and source.deleted.column in columns:
+        values = ", ".join(_lit(v) for v in source.deleted.values)
+        deleted = f"coalesce(trim({_q(source.deleted.column)}) IN ({values}), false)"
+    return f"{_key_sql(source, columns)}, {_hash_sql(columns)}, {deleted}"
+
+
+def _batch(source: Source, chunks: list[Chunk], hasher: duckdb.DuckDBPyConnection) -> Batch:
+    tables = [c.rows for c in chunks if c.rows.num_rows]
+    if not tables:
+        return Batch(chunks, None)
+    # DuckDB finds the table by this variable's name (a replacement scan); see _insert
+    _landing_batch = pa.concat_tables(tables, promote_options="default")
+    columns = [c for c in _landing_batch.column_names if c not in (LOCATION, SHEET, ROW)]
+    derived = hasher.execute(
+        f"SELECT {_derived_sql(source, columns)} FROM _landing_batch"
+    ).to_arrow_table()
+    for name, column in zip(_DERIVED, derived.columns, strict=True):
+        _landing_batch = _landing_batch.append_column(name, column)
+    return Batch(chunks, _landing_batch)
+
+
+@contextlib.contextmanager
+def read_ahead(
+    source: Source, chunks: Iterable[Chunk], rows: int, depth: int = 2
+) -> Iterator[Iterator[Batch]]:
+    """Read in a thread from now on, while the store prepares and then writes: parsing, keys and
+    hashes take one core, the store's writing the others. Chunks are handed over in batches of at
+    least `rows` rows, `depth` batches ahead (a CSV block is a few thousand rows: a queue of single
+    chunks would stall the reader for as long as each insert takes). The reader's error is raised
+    in the caller's thread, inside its transaction."""
     queue: Queue = Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for chunk in chunks:
-                if stop.is_set():
-                    return
-                queue.put(chunk)
+            with duckdb.connect(config=_HASHER) as hasher:
+                group: list[Chunk] = []
+                size = 0
+                for chunk in chunks:
+                    if stop.is_set():
+                        return
+                    group.append(chunk)
+                    size += chunk.rows.num_rows
+                    if size >= rows:
+                        queue.put(_batch(source, group, hasher))
+                        group, size = [], 0
+                queue.put(_batch(source, group, hasher))
             queue.put(done)
         except BaseException as exc:  # handed to the consumer, raised in its thread
             queue.put(exc)
 
-    thread = threading.Thread(target=produce, name="onetable-read", daemon=True)
-    thread.start()
-    try:
+    def batches() -> Iterator[Batch]:
         while (item := queue.get()) is not done:
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+    thread = threading.Thread(target=produce, name="onetable-read", daemon=True)
+    thread.start()
+    try:
+        yield batches()
     finally:
         stop.set()
         while thread.is_alive():  # unblock a producer waiting on a full queue
@@ -240,21 +320,19 @@ def _insert(
     con: duckdb.DuckDBPyConnection, source: Source, window: Window, manifest: Manifest,
     table: pa.Table, extracted_at: datetime, rejected: list[QuarantineRecord], has_prior: bool,
 ) -> None:  # fmt: skip
-    """One INSERT straight from the Arrow chunk: key and hash are computed once, in DuckDB."""
-    columns = [c for c in table.column_names if c not in (LOCATION, SHEET, ROW)]
-    key_sql = _key_sql(source)
-    deleted = "false"
-    if source.deleted and source.deleted.column in columns:
-        values = ", ".join(_lit(v) for v in source.deleted.values)
-        deleted = f"coalesce(trim({_q(source.deleted.column)}) IN ({values}), false)"
-    # DuckDB finds the chunk by this variable's name (a replacement scan). A registered view would
-    # keep every chunk alive until the transaction commits: memory grew with the file's size.
+    """One INSERT straight from the Arrow batch, its key and hash derived by the reader."""
+    columns = [c for c in table.column_names if c not in (LOCATION, SHEET, ROW, *_DERIVED)]
+    # DuckDB finds the batch by this variable's name (a replacement scan). A registered view would
+    # keep every batch alive until the transaction commits: memory grew with the file's size.
     _landing_chunk = table
     key = source.record_key
-    empty = con.execute(
-        f"SELECT {LOCATION}, {SHEET}, {ROW}, concat_ws(chr(9), {', '.join(_q(c) for c in columns)}) "
-        f"FROM _landing_chunk WHERE {key_sql} IS NULL ORDER BY {ROW}"
-    ).fetchall()
+    empty = []
+    if table.column(_RECORD_KEY).null_count:
+        empty = con.execute(
+            f"SELECT {LOCATION}, {SHEET}, {ROW}, concat_ws(chr(9), "
+            f"{', '.join(_q(c) for c in columns)}) FROM _landing_chunk "
+            f"WHERE {_RECORD_KEY} IS NULL ORDER BY {ROW}"
+        ).fetchall()
     rejected.extend(
         QuarantineRecord(
             source=source.source,
@@ -268,15 +346,11 @@ def _insert(
         )
         for location, sheet, row, raw in empty
     )
-    keyed = (
-        f"SELECT *, {key_sql} AS _record_key, {_hash_sql(columns)} AS _row_hash, "
-        f"{deleted} AS _deleted FROM _landing_chunk"
-    )
-    # rows without a key were just quarantined; when there are none, no filter (and no second trim)
+    # rows without a key were just quarantined
     new = "k._record_key IS NOT NULL" if empty else "true"
     if has_prior:
         con.execute(
-            f"INSERT INTO __seen SELECT {key_sql} FROM _landing_chunk WHERE {key_sql} IS NOT NULL"
+            "INSERT INTO __seen SELECT _record_key FROM _landing_chunk WHERE _record_key IS NOT NULL"
         )
         new += (
             " AND NOT EXISTS (SELECT 1 FROM __prior p WHERE p._record_key = k._record_key "
@@ -286,7 +360,7 @@ def _insert(
     (landed,) = con.execute(
         f"INSERT INTO {table_name(source)} ({names}, {', '.join(_LINEAGE)}) "
         f"SELECT {names}, ?, ?, ?, ?, {LOCATION}, {SHEET}, {ROW}, ?, _record_key, _row_hash, "
-        f"'upsert', _deleted FROM ({keyed}) k WHERE {new}",
+        f"'upsert', _deleted FROM _landing_chunk k WHERE {new}",
         [source.source, window.start, window.end, manifest.version, extracted_at],
     ).fetchone()
     manifest.landed += landed

@@ -252,3 +252,62 @@ def test_landed_chunks_are_freed_before_the_commit(store_settings, monkeypatch):
     assert _rows(store_settings, "SELECT count(*), max(_row) FROM landing.registry") == [
         (80_000, 80_000)
     ]
+
+
+def _row_hashes(columns: list[str], rows: list[tuple]) -> list[str]:
+    import duckdb
+    import pyarrow as pa
+
+    from onetable.connectors.landing import _hash_sql
+
+    con = duckdb.connect()
+    con.register(
+        "landed",
+        pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)}),
+    )
+    return [h for (h,) in con.execute(f"SELECT {_hash_sql(columns)} FROM landed").fetchall()]
+
+
+def test_the_row_hash_ignores_order_and_empty_columns_but_not_a_moved_value():
+    (base,) = _row_hashes(["姓名", "电话"], [("张三", "138")])
+    assert _row_hashes(["电话", "姓名"], [("138", "张三")]) == [base]  # columns reordered
+    assert _row_hashes(["姓名", "电话", "网格"], [("张三", "138", "")]) == [base]  # added empty
+    assert _row_hashes(["姓名", "电话", "网格"], [("张三", "138", None)]) == [base]
+    # 电话2 sorts right after 电话: only the tags tell the two apart
+    moved, changed = _row_hashes(
+        ["姓名", "电话", "电话2"], [("张三", "", "138"), ("张三", "139", "")]
+    )
+    assert base not in (moved, changed)
+
+
+def test_a_key_column_the_file_lacks_quarantines_its_rows(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", "姓名,身份证号,状态", ["张三,1,正常", "李四,2,正常"])
+    manifest = _extract(store_settings, _source(required=["姓名"]), data).manifests[0]
+    assert (manifest.read, manifest.landed, manifest.quarantined) == (2, 0, 2)
+    assert _rows(store_settings, "SELECT DISTINCT rule_id, field FROM quarantine.rows") == [
+        ("C004", "人员编号")
+    ]
+
+
+def test_read_ahead_hands_over_hashed_batches_and_the_readers_error():
+    from onetable.connectors.landing import read_ahead
+    from onetable.connectors.reading import Chunk, text_table
+
+    source = make_source("registry", {"kind": "sql", "conn_id": "x", "table": "t"})
+
+    def chunks():
+        for k in range(3):
+            ids = [f"P{k}{i}" for i in range(4)]
+            values = [ids, ["张三"] * 4, ids, ["正常", "注销", "", "迁出"]]
+            yield Chunk(text_table(HEADER.split(","), values, "db/t", None, list(range(4))))
+        raise ConnectionResetError("the database went away")
+
+    with read_ahead(source, chunks(), rows=8) as batches:
+        first = next(batches)
+        assert [c.rows.num_rows for c in first.chunks] == [4, 4]  # at least 8 rows, whole chunks
+        assert first.rows.column("_record_key").to_pylist()[:2] == ["P00", "P01"]
+        assert first.rows.column("_deleted").to_pylist()[:4] == [False, True, False, True]
+        assert len(set(first.rows.column("_row_hash").to_pylist())) == 8
+        with pytest.raises(ConnectionResetError, match="went away"):
+            next(batches)
