@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -134,45 +135,47 @@ def _extract_files(
     """Each new file (by checksum) whose day ends by `end` is its own window, in day order."""
     location: FileLocation = source.location  # type: ignore[assignment]
     outcome = Outcome(source.source)
-    candidates = sorted(
-        ((_file_day(p), p) for p in data_root.glob(location.path) if p.is_file()),
+    due = sorted(
+        (
+            (datetime.combine(_file_day(p) + timedelta(days=1), datetime.min.time()), p)
+            for p in data_root.glob(location.path)
+            if p.is_file()
+        ),
         key=lambda item: (item[0], item[1].name),
     )
-    with open_store(settings) as con:
-        # the same bytes for the same day were landed already; the same bytes for a later day are
-        # a new snapshot in which nothing changed
-        landed = {
-            (digest, end) for digest, end in con.execute(
-                "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]).fetchall()
-        }  # fmt: skip
-    todo = []
-    for day, path in candidates:
-        window_end = datetime.combine(day + timedelta(days=1), datetime.min.time())
-        if window_end > end:
-            continue
-        digest = _sha256(path)
-        if (digest, window_end) in landed and not (force and window_end == end):
-            continue
-        todo.append((window_end, path, digest))
-    if not todo:
-        outcome.note = "no new file"
-    for window_end, path, digest in todo:
+    due = [(window_end, path) for window_end, path in due if window_end <= end]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digests = pool.map(_sha256, [path for _, path in due])  # read while the store opens
         with open_store(settings) as con:
-            window = _committed_window(con, source.source, window_end)
-            if window is None:
-                previous = con.execute(
-                    "SELECT max(window_end) FROM meta.windows WHERE source = ? AND window_end < ?",
-                    [source.source, window_end],
-                ).fetchone()[0]
-                window = Window(previous, window_end)
-            with transaction(con, run_id=run_id, stage=STAGE) as tx:
-                manifest = land_window(
-                    con, tx, source, window, read_file(path, location, source), mapping_file
-                )
-                tx.record_file(source.source, str(path), digest, path.stat().st_size, window_end,
-                               manifest.version)  # fmt: skip
-        outcome.manifests.append(manifest)
-        _after_landing(path, location, data_root)
+            # the same bytes for the same day were landed already; the same bytes for a
+            # later day are a new snapshot in which nothing changed
+            landed = {
+                (digest, end) for digest, end in con.execute(
+                    "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]).fetchall()
+            }  # fmt: skip
+            todo = [
+                (window_end, path, digest)
+                for (window_end, path), digest in zip(due, digests, strict=True)
+                if (digest, window_end) not in landed or (force and window_end == end)
+            ]
+            if not todo:
+                outcome.note = "no new file"
+            for window_end, path, digest in todo:
+                window = _committed_window(con, source.source, window_end)
+                if window is None:
+                    previous = con.execute(
+                        "SELECT max(window_end) FROM meta.windows WHERE source = ? AND window_end < ?",
+                        [source.source, window_end],
+                    ).fetchone()[0]
+                    window = Window(previous, window_end)
+                with transaction(con, run_id=run_id, stage=STAGE) as tx:
+                    manifest = land_window(
+                        con, tx, source, window, read_file(path, location, source), mapping_file
+                    )
+                    tx.record_file(source.source, str(path), digest, path.stat().st_size, window_end,
+                                   manifest.version)  # fmt: skip
+                outcome.manifests.append(manifest)
+                _after_landing(path, location, data_root)  # committed: the drop folder may let go
     return outcome
 
 
