@@ -281,6 +281,7 @@ def read_csv(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                check_utf8=False,  # the stream is UTF-8 by construction: decoded here or validated
             ),
         )
         for batch in batches:
