@@ -284,10 +284,13 @@ def read_csv(
                 check_utf8=False,  # the stream is UTF-8 by construction: decoded here or validated
             ),
         )
-        for batch in batches:
-            for start in range(0, batch.num_rows, batch_rows):
-                yield _csv_chunk(batch.slice(start, batch_rows), names, counter, scanned, source,
-                                 location, encoding, delimiter)  # fmt: skip
+        try:
+            for batch in batches:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield _csv_chunk(batch.slice(start, batch_rows), names, counter, scanned,
+                                     source, location, encoding, delimiter)  # fmt: skip
+        finally:  # left early too: pyarrow's read-ahead thread must stop before the file closes
+            batches.close()
     rejected = _ragged(source, location, counter.flush(), len(names))
     if rejected:
         yield Chunk(

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,11 +278,12 @@ def read_ahead(
     stop = threading.Event()
 
     def produce() -> None:
+        iterator = iter(chunks)
         try:
             with duckdb.connect(config=_HASHER) as hasher:
                 group: list[Chunk] = []
                 size = 0
-                for chunk in chunks:
+                for chunk in iterator:
                     if stop.is_set():
                         return
                     group.append(chunk)
@@ -294,6 +295,9 @@ def read_ahead(
             queue.put(done)
         except BaseException as exc:  # handed to the consumer, raised in its thread
             queue.put(exc)
+        finally:  # a reader stopped early closes its file or cursor here, in its own thread
+            if isinstance(iterator, Generator):
+                iterator.close()
 
     def batches() -> Iterator[Batch]:
         while (item := queue.get()) is not done:

@@ -282,3 +282,50 @@ def test_a_row_stamped_at_midnight_belongs_to_the_window_it_opens(store_settings
         store_settings, source, MAPPING, end=MAR, run_id="r2", environ=env
     ).manifests[0]
     assert (jan.landed, feb.landed, feb.unchanged) == (1, 1, 1)
+
+
+def test_a_read_left_early_ends_the_copy_on_the_server(postgres_url):
+    """The store stopping mid-table (a failed insert, a missing column) closes the reader, which
+    cancels PostgreSQL's COPY instead of leaving it blocked on a full socket."""
+    import time
+
+    from onetable.connectors.landing import read_ahead
+
+    table = f"persons_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as con:
+        con.execute(sa.text(
+            f"CREATE TABLE {table} AS SELECT 'P' || i AS 人员编号, repeat('张三', 20) AS 姓名, "
+            "'320324198001011234' AS 身份证号, '正常' AS 状态 FROM generate_series(1, 300000) i"
+        ))  # fmt: skip
+    copying = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%' "
+        "AND query LIKE :table AND pid <> pg_backend_pid()"
+    )
+    try:
+        source = make_source("registry", {"kind": "sql", "conn_id": "x", "table": table})
+        chunks = read_sql(
+            sa.make_url(postgres_url), source.location, source=source, window=Window(None, FEB)
+        )
+        with read_ahead(source, chunks, rows=1_000) as batches:
+            assert next(batches).rows.num_rows >= 1_000
+            with engine.connect() as con:
+                assert con.execute(copying, {"table": f"%{table}%"}).scalar() == 1
+        for _ in range(50):
+            with engine.connect() as con:
+                if con.execute(copying, {"table": f"%{table}%"}).scalar() == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the COPY is still running on the server")
+    finally:
+        with engine.begin() as con:  # a COPY left running would hold the table: end it first
+            con.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE :t "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"t": f"COPY (SELECT%{table}%"},
+            )
+            con.execute(sa.text(f"DROP TABLE {table}"))
+        engine.dispose()
