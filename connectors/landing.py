@@ -28,12 +28,13 @@ from onetable.schemas.contracts import Source
 from onetable.warehouse.ledger import QuarantineRecord, Transaction
 
 FLUSH_ROWS = 50_000  # rows per insert, one Parquet file each: larger inserts raise the peak
-# the reader holds one core while landing; the store's writing gets the others
+# the reader holds a core while landing; the store's writing gets the others
 _STORE_THREADS = max(1, (os.cpu_count() or 2) - 1)
-# the reader's own DuckDB, for keys and hashes: one thread, nothing downloaded, nothing spilled
+# the reader's own DuckDB, for keys and hashes: on the critical path, so on every core (the store
+# waits meanwhile); rows kept in order, nothing downloaded, nothing spilled
 _HASHER = {
-    "threads": 1, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-    "temp_directory": "",
+    "threads": os.cpu_count() or 1, "preserve_insertion_order": True, "temp_directory": "",
+    "autoinstall_known_extensions": False, "autoload_known_extensions": False,
 }  # fmt: skip
 _RECORD_KEY = "_record_key"
 _DERIVED = (_RECORD_KEY, "_row_hash", "_deleted")  # computed from each batch by the reader
@@ -268,8 +269,9 @@ def _batch(source: Source, chunks: list[Chunk], hasher: duckdb.DuckDBPyConnectio
 def read_ahead(
     source: Source, chunks: Iterable[Chunk], rows: int, depth: int = 2
 ) -> Iterator[Iterator[Batch]]:
-    """Read in a thread from now on, while the store prepares and then writes: parsing, keys and
-    hashes take one core, the store's writing the others. Chunks are handed over in batches of at
+    """Read in a thread from now on, while the store prepares and then writes: the thread parses
+    and derives keys and hashes (the longer part, so its DuckDB may use every core), the caller's
+    writes. Chunks are handed over in batches of at
     least `rows` rows, `depth` batches ahead (a CSV block is a few thousand rows: a queue of single
     chunks would stall the reader for as long as each insert takes). The reader's error is raised
     in the caller's thread, inside its transaction."""
