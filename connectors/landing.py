@@ -271,10 +271,10 @@ def read_ahead(
 ) -> Iterator[Iterator[Batch]]:
     """Read in a thread from now on, while the store prepares and then writes: the thread parses
     and derives keys and hashes (the longer part, so its DuckDB may use every core), the caller's
-    writes. Chunks are handed over in batches of at
-    least `rows` rows, `depth` batches ahead (a CSV block is a few thousand rows: a queue of single
-    chunks would stall the reader for as long as each insert takes). The reader's error is raised
-    in the caller's thread, inside its transaction."""
+    writes. Chunks are handed over in batches of at least `rows` rows, `depth` batches ahead (a
+    CSV block is a few thousand rows: a queue of single chunks would stall the reader for as long
+    as each insert takes). The reader's error is raised in the caller's thread, inside its
+    transaction."""
     queue: Queue = Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
