@@ -11,10 +11,12 @@ committed in the caller's transaction with the rows.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,6 +295,7 @@ def read_ahead(
                     if size >= rows:
                         queue.put(_batch(source, group, hasher))
                         group, size = [], 0
+                        _release_freed_memory()
                 queue.put(_batch(source, group, hasher))
             queue.put(done)
         except BaseException as exc:  # handed to the consumer, raised in its thread
@@ -316,6 +319,26 @@ def read_ahead(
         while thread.is_alive():  # unblock a producer waiting on a full queue
             with contextlib.suppress(Empty):
                 queue.get(timeout=0.05)
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc: its allocator does not need it
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def _release_freed_memory() -> None:
+    """Give the memory freed by the last batch back to the system: glibc keeps it in per-thread
+    arenas and pyarrow's mimalloc in its pages, and with DuckDB's threads deriving batches the
+    peak grew with the file (a 1,000,000-row file peaked 15 % above a 200,000-row one). Each call
+    costs about a millisecond."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+    pa.default_memory_pool().release_unused()
 
 
 def _in_window(record: QuarantineRecord, window: Window) -> QuarantineRecord:
