@@ -174,9 +174,9 @@ def main() -> None:
                     "range": (runs[0]["seconds"], runs[-1]["seconds"]),
                 }
                 results.append(result)
-                each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+                each = ", ".join(f"{r['seconds']:.2f} s {r['peak_mib']:.0f} MiB" for r in runs)
                 print(f"{kind:11} {n:>9,} rows  {result['seconds']:6.2f} s  {n / result['seconds']:>9,.0f} rows/s  "
-                      f"cpu {result['cpu_s']:6.2f} s  peak {result['peak_mib']:6.0f} MiB  (runs {each} s)", flush=True)  # fmt: skip
+                      f"cpu {result['cpu_s']:6.2f} s  peak {result['peak_mib']:6.0f} MiB  (runs: {each})", flush=True)  # fmt: skip
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{platform.python_version()}, load average {os.getloadavg()[1]:.1f} (5 min); "
           f"median of {args.repeat} runs\n")  # fmt: skip
