@@ -166,17 +166,11 @@ def land_window(
     chunks: Iterable[Chunk], mapping_file: Path,
 ) -> Manifest:  # fmt: skip
     """Land one window of a source inside the caller's transaction; returns its manifest."""
-    with read_ahead(source, chunks, FLUSH_ROWS) as batches, _threads(con, _STORE_THREADS):
+    # not reset afterwards: an aborted transaction refuses any SET, and the connection is this
+    # operation's own (open_store), closed with it
+    con.execute(f"SET threads = {_STORE_THREADS}")
+    with read_ahead(source, chunks, FLUSH_ROWS) as batches:
         return _land(con, tx, source, window, batches, mapping_file)
-
-
-@contextlib.contextmanager
-def _threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
-    con.execute(f"SET threads = {threads}")
-    try:
-        yield
-    finally:
-        con.execute("RESET threads")
 
 
 def _land(

@@ -311,3 +311,26 @@ def test_read_ahead_hands_over_hashed_batches_and_the_readers_error():
         assert len(set(first.rows.column("_row_hash").to_pylist())) == 8
         with pytest.raises(ConnectionResetError, match="went away"):
             next(batches)
+
+
+def test_a_store_error_mid_landing_is_raised_as_itself(store_settings, monkeypatch):
+    import duckdb
+
+    from onetable.connectors import landing
+    from onetable.connectors.reading import Chunk, text_table
+
+    def failing_insert(con, *args):
+        con.execute("SELECT '张三'::INTEGER")
+
+    monkeypatch.setattr(landing, "_insert", failing_insert)
+    source = make_source("registry", {"kind": "sql", "conn_id": "x", "table": "t"})
+    values = [["P1"], ["张三"], ["1"], ["正常"]]
+    chunks = [Chunk(text_table(HEADER.split(","), values, "db/t", None, [1]))]
+    with (
+        open_store(store_settings) as con,
+        pytest.raises(duckdb.ConversionException),
+        transaction(con, run_id="r", stage="extract") as tx,
+    ):
+        land_window(con, tx, source, Window(None, END), chunks, MAPPING)
+    with open_store(store_settings) as con:
+        assert watermark(con, "registry") is None
