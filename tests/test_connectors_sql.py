@@ -4,6 +4,7 @@ credentials from the environment, and a database that is down."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from types import SimpleNamespace
@@ -217,12 +218,14 @@ def test_a_crash_mid_window_then_rerun_does_not_double(store_settings, database)
     source = _source(table)
 
     def crashing():
-        chunks = read_sql(
+        # a reader that fails mid-read ends its own cursor, as read_sql does when it raises; left
+        # open, the COPY would hold psycopg's lock until the garbage collector met it
+        with contextlib.closing(read_sql(
             sa.make_url(url), source.location, source=source, window=Window(None, FEB), batch_rows=5
-        )
-        yield next(chunks)
-        yield next(chunks)
-        raise ConnectionResetError("server closed the connection")
+        )) as chunks:  # fmt: skip
+            yield next(chunks)
+            yield next(chunks)
+            raise ConnectionResetError("server closed the connection")
 
     with (
         open_store(store_settings) as con,
