@@ -263,7 +263,7 @@ def _batch(source: Source, chunks: list[Chunk], hasher: duckdb.DuckDBPyConnectio
 
 @contextlib.contextmanager
 def read_ahead(
-    source: Source, chunks: Iterable[Chunk], rows: int, depth: int = 2
+    source: Source, chunks: Iterable[Chunk], rows: int, depth: int = 1
 ) -> Iterator[Iterator[Batch]]:
     """Read in a thread from now on, while the store prepares and then writes: the thread parses
     and derives keys and hashes (the longer part, so its DuckDB may use every core), the caller's
