@@ -285,10 +285,8 @@ def _find(parent: np.ndarray, x: int) -> int:
     return root
 
 
-def cluster(
-    n: int, nodes: np.ndarray, anchored: np.ndarray, edges: pd.DataFrame
-) -> tuple[np.ndarray, int]:
-    """Cluster labels for n records: start from their nodes (records sharing a verified number),
+def cluster(nodes: np.ndarray, anchored: np.ndarray, edges: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """Cluster labels for the records: start from their nodes (records sharing a verified number),
     join the two ends of each match edge, strongest first (ties by record index), unless that
     would put two anchors or the two records of a cannot-link edge in one cluster.
     Returns the labels (each cluster's smallest record index) and the number of refused merges."""
@@ -346,7 +344,7 @@ def match(clean: pd.DataFrame, model: Model, timings: dict[str, float] | None = 
             _score(con, model, params)
             edges = con.execute("SELECT i, j, weight, cannot FROM edges").df()
         with _timed(timings, "cluster"):
-            labels, refused = cluster(n, nodes, anchored, edges)
+            labels, refused = cluster(nodes, anchored, edges)
             ids = con.execute("SELECT record_id FROM rec ORDER BY idx").fetchnumpy()["record_id"]
     finally:
         con.close()
