@@ -369,8 +369,7 @@ def _insert(
         )
         for location, sheet, row, raw in empty
     )
-    # rows without a key were just quarantined
-    new = "k._record_key IS NOT NULL" if empty else "true"
+    new = "k._record_key IS NOT NULL"  # rows without a key were just quarantined
     if has_prior:
         con.execute(
             "INSERT INTO __seen SELECT _record_key FROM _landing_chunk WHERE _record_key IS NOT NULL"

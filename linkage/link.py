@@ -189,12 +189,11 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         changed = changed[["_source", "_record_key", "person_id"]].rename(
             columns={"_source": "source", "_record_key": "record_key"}
         )
-        con.register("changed_keys", changed[["source", "record_key"]])
+        _changed_keys = changed[["source", "record_key"]]  # a replacement scan: nothing held
         con.execute(
-            "DELETE FROM core.person_registry r USING changed_keys c "
+            "DELETE FROM core.person_registry r USING _changed_keys c "
             "WHERE r.source = c.source AND r.record_key = c.record_key"
         )
-        con.unregister("changed_keys")
         insert_frame(con, "core.person_registry", changed.assign(run_id=run_id, assigned_at=now))
         if len(events):
             insert_frame(

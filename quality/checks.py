@@ -34,7 +34,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from onetable.quality import expectations as cne
 from onetable.schemas.contracts import Column, Entity
-from onetable.warehouse.ledger import Transaction
+from onetable.warehouse.ledger import Transaction, insert_arrow
 from onetable.warehouse.masking import scrub
 
 DOCS_SITE = "onetable_quality"
@@ -476,8 +476,4 @@ def write_results(
         ],
         schema=_RESULTS_ARROW,
     )
-    _onetable_results = table  # a replacement scan, as in warehouse.ledger.insert_frame
-    names = ", ".join(f'"{n}"' for n in _RESULTS_ARROW.names)
-    con.execute(f"INSERT INTO {RESULTS_TABLE} ({names}) SELECT {names} FROM _onetable_results")
-    del _onetable_results
-    return len(rows)
+    return insert_arrow(con, RESULTS_TABLE, table)

@@ -89,17 +89,21 @@ def tables(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> int:
+    """Insert an Arrow table into a store table by column name; returns the rows inserted."""
+    # found by this variable's name (a replacement scan): a registered view would keep the data
+    # alive until the transaction commits
+    _onetable_rows = data
+    cols = ", ".join(f'"{c}"' for c in data.column_names)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _onetable_rows")
+    return data.num_rows
+
+
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
     """Insert a pandas frame into a store table by column name; returns the rows inserted."""
     if not len(frame):
         return 0
-    # found by this variable's name (a replacement scan): a registered view would keep the
-    # table alive until the transaction commits
-    _onetable_frame = pa.Table.from_pandas(frame, preserve_index=False)
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
-    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _onetable_frame")
-    del _onetable_frame
-    return len(frame)
+    return insert_arrow(con, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def current_actor() -> str:
@@ -246,13 +250,7 @@ class Transaction:
             [{"run_id": self.run_id, "stage": self.stage, **r, "recorded_at": now} for r in rows],
             schema=_QUARANTINE_ARROW,
         )
-        _onetable_quarantine = table  # a replacement scan, as in insert_frame
-        self.con.execute(
-            f"INSERT INTO quarantine.rows ({', '.join(_QUARANTINE_ARROW.names)}) "
-            "SELECT * FROM _onetable_quarantine"
-        )
-        del _onetable_quarantine
-        return len(rows)
+        return insert_arrow(self.con, "quarantine.rows", table)
 
     def audit(self, action: str, subject: str, detail: dict) -> tuple[int, str]:
         """Append to the hash-chained audit log; returns the new head (sequence, hash)."""
