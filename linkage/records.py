@@ -50,7 +50,8 @@ def _name(raw: str | None) -> tuple[str | None, str | None]:
 
 class _Converter:
     """Converters run on the distinct values of columns: in this process for small inputs,
-    across one process per core for large ones (the standardizers are pure Python)."""
+    across up to four processes (one per core) for large ones (the standardizers are pure
+    Python)."""
 
     def __init__(self, distinct: int) -> None:
         self.workers = min(os.cpu_count() or 1, 4) if distinct >= _PARALLEL_MIN else 1

@@ -16,7 +16,15 @@ from datetime import date, datetime, timedelta
 from opencc import OpenCC
 from pypinyin import Style, lazy_pinyin
 
-from onetable.schemas.rules import id_birth_date, id_check_char, is_valid_credit_code, upgrade_id15
+from onetable.schemas.rules import (
+    ID15,
+    ID18,
+    id_birth_date,
+    id_check_char,
+    id_sex,
+    is_valid_credit_code,
+    upgrade_id15,
+)
 
 Result = tuple[str | None, tuple[str, ...]]
 
@@ -42,8 +50,6 @@ _UNIT_OF = {"十": 10, "百": 100, "千": 1000}
 # compiled once: the standardizers run on millions of distinct values
 _SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d+")
 _ID20 = re.compile(r"[0-9]{17}[0-9X][0-9]{2}")
-_ID15 = re.compile(r"[0-9]{15}")
-_ID18 = re.compile(r"[0-9]{17}[0-9X]")
 _LOCAL = re.compile(r"[2-9]\d{6,7}")
 _PHONE_NOISE = re.compile(r"[\s()]")
 _COUNTRY = re.compile(r"^(\+86|0086|86(?=1[3-9]\d{9}$))")
@@ -76,9 +82,9 @@ def id_number(raw: str | None) -> Result:
     text = text.upper()
     if _ID20.fullmatch(text):
         text, flags = text[:18], ["id_from_disability_card"]
-    if _ID15.fullmatch(text):
+    if ID15.fullmatch(text):
         text, flags = upgrade_id15(text), [*flags, "id_upgraded_15"]
-    if not _ID18.fullmatch(text):
+    if not ID18.fullmatch(text):
         return None, (*flags, "id_malformed")
     born = id_birth_date(text)
     if born is None or born > date.today():
@@ -91,10 +97,10 @@ def id_number(raw: str | None) -> Result:
 def id_facts(id18: str | None) -> tuple[str | None, str | None]:
     """The birth date (ISO) and sex (GB/T 2261.1: '1' male, '2' female, from the 17th digit's
     parity) an 18-character ID number encodes; None for what it does not."""
-    if id18 is None or not _ID18.fullmatch(id18):
+    if id18 is None or not ID18.fullmatch(id18):
         return None, None
     born = id_birth_date(id18)
-    return (born.isoformat() if born else None), ("1" if int(id18[16]) % 2 else "2")
+    return (born.isoformat() if born else None), _SEX[id_sex(id18)]
 
 
 def id_consistency(
@@ -102,11 +108,11 @@ def id_consistency(
 ) -> tuple[str, ...]:
     """Flags for a stated birth date or sex that disagrees with the ID number's; a value missing
     on either side is no disagreement."""
-    id_born, id_sex = id_facts(id18)
+    id_born, sex_in_id = id_facts(id18)
     flags = []
     if id_born and birth_date_iso and id_born != birth_date_iso:
         flags.append("id_birth_mismatch")
-    if id_sex and sex_code and id_sex != sex_code:
+    if sex_in_id and sex_code and sex_in_id != sex_code:
         flags.append("id_sex_mismatch")
     return tuple(flags)
 

@@ -14,8 +14,8 @@ from operator import mul
 # GB 11643-1999, ISO 7064 MOD 11-2: W_i = 2^(18-i) mod 11 for positions 1..17.
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
-_ID18 = re.compile(r"[0-9]{17}[0-9X]")  # ASCII only: \d admits full-width digits
-_ID15 = re.compile(r"[0-9]{15}")
+ID18 = re.compile(r"[0-9]{17}[0-9X]")  # ASCII only: \d admits full-width digits
+ID15 = re.compile(r"[0-9]{15}")
 
 # GB 32100-2015: 31 symbols (no I, O, Z, S, V), weights 3^(i-1) mod 31.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -42,7 +42,7 @@ def id_birth_date(number: str) -> date | None:
 def is_valid_id_number(number: str, *, today: date | None = None) -> bool:
     """True for a well-formed 18-character number: digits, upper-case X check character, a real
     birth date not in the future, and a correct check character. The area code is not checked."""
-    if not _ID18.fullmatch(number):
+    if not ID18.fullmatch(number):
         return False
     born = id_birth_date(number)
     if born is None or born > (today or date.today()) or born.year < 1880:
@@ -59,7 +59,7 @@ def id_sex(number: str) -> str:
 def upgrade_id15(number: str) -> str:
     """Upgrade a legacy 15-digit number (GB 11643-1989): insert '19' before the 2-digit year and
     append the check character. Every legacy number belongs to a 19xx birth in practice."""
-    if not _ID15.fullmatch(number):
+    if not ID15.fullmatch(number):
         raise ValueError("a legacy ID number is 15 digits")
     body = number[:6] + "19" + number[6:]
     return body + id_check_char(body)
