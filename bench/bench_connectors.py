@@ -96,11 +96,11 @@ def measure(kind: str, target: str, work: str) -> dict:
     import pandas as pd
     import sqlalchemy as sa
 
-    from onetable.connectors.extract import extract_source
-    from onetable.warehouse.store import StoreSettings, new_key, open_store
+    if kind in ("csv", "sql"):  # the pandas runs' peak holds pandas's imports only
+        from onetable.connectors.extract import extract_source
+        from onetable.warehouse.store import StoreSettings, new_key, open_store
 
-    settings = StoreSettings(state_dir=Path(work) / "state", key=new_key())
-    if kind in ("csv", "sql"):
+        settings = StoreSettings(state_dir=Path(work) / "state", key=new_key())
         with open_store(settings):  # a deployed store: extensions installed, layout made
             pass
     started = time.perf_counter()
@@ -117,14 +117,13 @@ def measure(kind: str, target: str, work: str) -> dict:
         assert outcome.error is None, outcome.error
         rows = sum(m.landed for m in outcome.manifests)
     seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    cpu = _cpu() - cpu_before
     return {
         "kind": kind,
         "rows": rows,
         "seconds": seconds,
         "cpu_s": cpu,
-        "peak_mib": usage.ru_maxrss / 1024,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -169,7 +168,9 @@ def main() -> None:
                 for i in range(args.repeat):
                     work = Path(tmp) / f"work-{kind}-{n}-{i}"
                     work.mkdir()
-                    runs.append(_child(kind, str(target), str(work)))
+                    run = _child(kind, str(target), str(work))
+                    assert run["rows"] == n, f"{kind}: {run['rows']:,} rows of {n:,}"
+                    runs.append(run)
                 runs.sort(key=lambda r: r["seconds"])
                 # the median of each figure on its own: a run's peak and its time vary apart
                 result = {
