@@ -24,7 +24,7 @@ from onetable.connectors.landing import Manifest, Window, land_window
 from onetable.connectors.reading import Chunk, ConnectorError
 from onetable.connectors.sql import read_sql
 from onetable.schemas.contracts import Contracts, FileLocation, Source
-from onetable.warehouse.ledger import transaction, watermark
+from onetable.warehouse.ledger import AccountingError, transaction, watermark
 from onetable.warehouse.masking import scrub
 from onetable.warehouse.store import StoreSettings, open_store
 
@@ -194,19 +194,29 @@ def extract_all(
     data_root: Path | None = None, force: bool = False, only: list[str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> list[Outcome]:  # fmt: skip
-    """Extract every configured source (or `only` these); one source's failure stops no other."""
+    """Extract every configured source (or `only` these); one source's failure stops no other.
+
+    A window whose rows do not add up is not committed, and after the other sources have run the
+    whole extraction fails with the AccountingError of each: a lost row is onetable's defect, and
+    nothing may be built on the windows that did land as though all was well."""
     outcomes = []
+    lost: list[str] = []
     for name, source in contracts.sources.items():
         if only and name not in only:
             continue
-        mapping_file = contracts.root / "sources" / f"{name}.yaml"
         try:
-            outcomes.append(extract_source(settings, source, mapping_file, end=end, run_id=run_id,
-                                           data_root=data_root, force=force, environ=environ))  # fmt: skip
+            outcomes.append(extract_source(settings, source, contracts.source_file(name), end=end,
+                                           run_id=run_id, data_root=data_root, force=force,
+                                           environ=environ))  # fmt: skip
         except ConnectorError as exc:
+            outcomes.append(Outcome(name, error=str(exc)))
+        except AccountingError as exc:  # counts only: nothing personal in the text
+            lost.append(str(exc))
             outcomes.append(Outcome(name, error=str(exc)))
         except Exception as exc:  # a driver's or a library's error: its text may hold a value
             outcomes.append(
                 Outcome(name, error=f"source {name}: {type(exc).__name__}: {scrub(str(exc))[:300]}")
             )
+    if lost:
+        raise AccountingError("\n".join(lost))
     return outcomes

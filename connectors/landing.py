@@ -1,5 +1,5 @@
 """Landing: raw rows as read, by (source, window), with lineage, written through the store and never
-changed after commit (DESIGN.md, "Runs, windows and ids").
+changed after commit (docs/architecture.md, "Landing" and "Runs and windows").
 
 Each row carries its source, window and version, where it was read (file or table, sheet, physical
 row), when, its record key and a row hash. Rows already landed as they are (a cursor window's
@@ -369,24 +369,36 @@ def _insert(
         )
         for location, sheet, row, raw in empty
     )
-    new = "k._record_key IS NOT NULL"  # rows without a key were just quarantined
     if has_prior:
         con.execute(
             "INSERT INTO __seen SELECT _record_key FROM _landing_chunk WHERE _record_key IS NOT NULL"
         )
-        new += (
-            " AND NOT EXISTS (SELECT 1 FROM __prior p WHERE p._record_key = k._record_key "
-            "AND p._row_hash = k._row_hash)"
-        )
+        # counted by its own query, not as what the insert left over: a row the insert loses
+        # then fails the window's accounting
+        (unchanged,) = con.execute(
+            f"SELECT count(*) FROM _landing_chunk k WHERE {_KEYED} AND {_STORED}"
+        ).fetchone()
+        manifest.unchanged += unchanged
     names = ", ".join(_q(c) for c in columns)
     (landed,) = con.execute(
         f"INSERT INTO {table_name(source)} ({names}, {', '.join(_LINEAGE)}) "
         f"SELECT {names}, ?, ?, ?, ?, {LOCATION}, {SHEET}, {ROW}, ?, _record_key, _row_hash, "
-        f"'upsert', _deleted FROM _landing_chunk k WHERE {new}",
+        f"'upsert', _deleted FROM _landing_chunk k WHERE {_new_rows(has_prior)}",
         [source.source, window.start, window.end, manifest.version, extracted_at],
     ).fetchone()
     manifest.landed += landed
-    manifest.unchanged += table.num_rows - landed - len(empty)
+
+
+_KEYED = "k._record_key IS NOT NULL"  # rows without a key are quarantined instead
+_STORED = (
+    "EXISTS (SELECT 1 FROM __prior p WHERE p._record_key = k._record_key "
+    "AND p._row_hash = k._row_hash)"
+)
+
+
+def _new_rows(has_prior: bool) -> str:
+    """The rows of a batch to insert: keyed, and not already stored as they are."""
+    return f"{_KEYED} AND NOT {_STORED}" if has_prior else _KEYED
 
 
 def _tombstones(

@@ -4,8 +4,8 @@ person history built from them.
 Matching is the person linkage model (`match.py`, `schemas/linkage/person.yaml`) over every
 staged person record of the period, one global step; ids come from the registry keyed by
 (source, record_key) through `ids.stable_ids`, so a rerun or a later period keeps every id it
-can, and each merge or split is logged in core.person_id_events (DESIGN.md, "Runs, windows and
-ids").
+can, and each merge or split is logged in core.person_id_events (docs/architecture.md,
+"Stable ids").
 """
 
 from __future__ import annotations
@@ -214,7 +214,13 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
         groups.insert(0, "period", str(period))
         _replace_period(con, "core.group_period", groups, period)
         _rebuild_history(con, now)
-        tx.account("persons", read=len(records), kept=len(records), quarantined=0)
+        # the records linked, as the registry now holds them: one left without an id fails this
+        _linked = records[["_source", "_record_key"]]  # a replacement scan: nothing held
+        (kept,) = con.execute(
+            "SELECT count(*) FROM _linked k JOIN core.person_registry r "
+            "ON r.source = k._source AND r.record_key = k._record_key AND r.person_id IS NOT NULL"
+        ).fetchone()
+        tx.account("persons", read=len(records), kept=kept, quarantined=0)
     return {
         "records": len(records),
         "persons": int(golden["active"].sum()),

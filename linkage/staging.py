@@ -134,7 +134,14 @@ def standardize(settings: StoreSettings, contracts: Contracts, period: Period, r
             frame = standardize_source(con, source, period)
             _write(con, source, period, frame)
             flagged = int(sum(1 for f in frame["_flags"] if f))
-            tx.account(name, read=len(frame), kept=len(frame), quarantined=0)
+            # each count by its own query: the landed records the period holds, the rows staged
+            (read,) = con.execute(
+                f"SELECT count(*) FROM ({state_sql(source, period)}) WHERE _op <> 'delete'"
+            ).fetchone()
+            (kept,) = con.execute(
+                f'SELECT count(*) FROM staging."{name}" WHERE _period = ?', [str(period)]
+            ).fetchone()
+            tx.account(name, read=read, kept=kept, quarantined=0)
             counts[name] = {
                 "records": len(frame),
                 "flagged": flagged,

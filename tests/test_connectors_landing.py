@@ -13,7 +13,7 @@ from onetable.connectors.extract import Outcome, extract_all, extract_source
 from onetable.connectors.landing import Window, land_window
 from onetable.connectors.reading import ConnectorError
 from onetable.schemas.contracts import SHIPPED, load_contracts
-from onetable.warehouse.ledger import transaction, watermark
+from onetable.warehouse.ledger import AccountingError, Transaction, transaction, watermark
 from onetable.warehouse.store import open_store
 
 HEADER = "人员编号,姓名,身份证号,状态"
@@ -165,6 +165,59 @@ def test_missing_required_column_fails_that_source_only(store_settings, tmp_path
     with open_store(store_settings) as con:
         assert watermark(con, "bad") is None
         assert watermark(con, "good") == datetime(2026, 2, 1)
+
+
+def test_a_mapping_error_names_the_deployments_own_file(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "bad/a_20260131.csv", "人员编号,身份证号", ["P1,1"])
+    mappings = tmp_path / "deployment" / "sources"
+    mappings.mkdir(parents=True)
+    (mappings / "bad.yaml").write_text(
+        "source: bad\ndepartment: 公安\nname_zh: 户籍\nentity: person\n"
+        "location: {kind: file, path: bad/*.csv, format: csv}\n"
+        "record_key: {column: 人员编号}\nread: {mode: snapshot}\nrequired: [人员编号, 姓名]\n"
+        "columns: {姓名: {to: name}}\n",
+        encoding="utf-8",
+    )
+    contracts = load_contracts(sources_dir=mappings)
+    (bad,) = extract_all(store_settings, contracts, end=END, run_id="r", data_root=data)
+    assert bad.error.endswith(f"; see the mapping {mappings / 'bad.yaml'}")
+
+
+def test_a_quarantined_row_the_store_does_not_keep_fails_the_window(
+    store_settings, tmp_path, monkeypatch
+):
+    """The quarantine is counted as the store wrote it, so a rejected row it loses is caught."""
+    data = tmp_path / "data"
+    write_csv(data / "drop/a_20260131.csv", HEADER, ["P1,张三,1,正常", "P2,李四"])
+    keep = Transaction.quarantine
+    monkeypatch.setattr(Transaction, "quarantine", lambda tx, rows: keep(tx, list(rows)[:-1]))
+    with pytest.raises(AccountingError, match=(
+        r"extract of source 'registry', window \[the start, 2026-02-01 00:00\): 2 rows read but "
+        r"1 kept \+ 0 quarantined \+ 0 unchanged = 1; nothing of it was committed"
+    )):  # fmt: skip
+        _extract(store_settings, _source(), data)
+    with open_store(store_settings) as con:
+        assert watermark(con, "registry") is None
+
+
+def test_a_row_the_reader_counts_but_does_not_hand_over_fails_the_window(store_settings):
+    from onetable.connectors.reading import Chunk, text_table
+
+    class Lossy(Chunk):  # counts one row more than its table holds
+        @property
+        def read(self) -> int:
+            return super().read + 1
+
+    source = make_source("registry", {"kind": "sql", "conn_id": "x", "table": "t"})
+    values = [["P1"], ["张三"], ["1"], ["正常"]]
+    chunks = [Lossy(text_table(HEADER.split(","), values, "db/t", None, [1]))]
+    with (
+        open_store(store_settings) as con,
+        pytest.raises(AccountingError, match="2 rows read but 1 kept"),
+        transaction(con, run_id="r", stage="extract") as tx,
+    ):
+        land_window(con, tx, source, Window(None, END), chunks, MAPPING)
 
 
 def test_a_crash_before_the_commit_lands_nothing_and_the_rerun_lands_once(store_settings, tmp_path):

@@ -248,8 +248,8 @@ def test_a_crash_mid_window_then_rerun_does_not_double(store_settings, database)
 
 
 def test_extract_all_goes_on_past_a_failed_source(store_settings, tmp_path):
-    contracts = SimpleNamespace(  # the two fields extract_all reads
-        root=tmp_path,
+    contracts = SimpleNamespace(  # what extract_all reads
+        source_file=lambda name: tmp_path / f"{name}.yaml",
         sources={
             "down": make_source(
                 "down", {"kind": "sql", "conn_id": "down", "table": "t", "retries": 0}

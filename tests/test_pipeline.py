@@ -218,3 +218,73 @@ def test_the_dag_runs_the_same_stages_as_the_cli(county, airflow_db, monkeypatch
         dag_ctx, "SELECT * EXCLUDE (period) FROM marts.person_period ORDER BY person_id"
     )
     assert dag_persons == cli_persons
+
+
+# Row accounting: each stage counts what it read, kept, quarantined and found unchanged by its own
+# means, so a row lost anywhere fails the stage. Each test plants one such loss.
+
+
+def test_a_row_the_landing_insert_loses_fails_the_run(county, monkeypatch, capsys):
+    from onetable.cli import main
+    from onetable.connectors import landing
+
+    new_rows = landing._new_rows
+    monkeypatch.setattr(landing, "_new_rows", lambda prior: f"{new_rows(prior)} AND k._row <> 3")
+    for name, value in county.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--period", "2026-01"]) == 3
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "extract of source 'registry', window [the start, 2026-02-01 00:00): 4 rows read but "
+        "3 kept + 0 quarantined + 0 unchanged = 3" in out
+    )
+    ctx = RunContext.create("2026-01", "check", county)
+    windows = _query(ctx, "SELECT source FROM meta.windows")
+    assert windows == [("civil",)]  # the other source landed; nothing of the bad window did
+    assert "standardize" not in out  # nothing was built on it
+
+
+def test_a_record_standardizing_loses_fails_the_stage(county, monkeypatch):
+    from onetable.linkage import staging
+    from onetable.warehouse.ledger import AccountingError
+
+    keep = staging.standardize_source
+    monkeypatch.setattr(staging, "standardize_source", lambda *a: keep(*a).iloc[1:])
+    with pytest.raises(
+        AccountingError, match="standardize of source 'civil': 1 rows read but 0 kept"
+    ):
+        _run(county, "2026-01")
+
+
+def test_a_failing_record_the_check_does_not_quarantine_fails_the_stage(county, monkeypatch):
+    from onetable.warehouse.ledger import AccountingError, Transaction
+
+    data = Path(county["ONETABLE_DATA_ROOT"])
+    path = data / "registry/户籍_20260131.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(",男,", ",9,"), encoding="utf-8")
+    _, jan = _run(county, "2026-01")
+    assert jan["check"]["registry"]["failed"] == 2  # R1 and R4: rows for the fault below to lose
+    keep = Transaction.quarantine
+    monkeypatch.setattr(
+        Transaction, "quarantine", lambda tx, rows: keep(tx, [] if tx.stage == "check" else rows)
+    )
+    with pytest.raises(
+        AccountingError,
+        match="check of source 'registry': 4 rows read but 2 kept \\+ 0 quarantined",
+    ):
+        _run(county, "2026-01")
+
+
+def test_a_record_left_without_a_person_id_fails_the_link(county, monkeypatch):
+    from onetable.linkage import link
+    from onetable.warehouse.ledger import AccountingError
+
+    keep = link.link_ids
+
+    def lose_one(*args):
+        ids, events, top = keep(*args)
+        return ids.where(ids.index != 0, None), events, top
+
+    monkeypatch.setattr(link, "link_ids", lose_one)
+    with pytest.raises(AccountingError, match="link of source 'persons': 5 rows read but 4 kept"):
+        _run(county, "2026-01")

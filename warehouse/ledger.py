@@ -2,8 +2,8 @@
 
 Watermarks (committed windows), lineage, row accounting, quarantine and the audit chain live in the
 store beside the data, so a process killed at any point leaves all of them consistent with the last
-good snapshot (DESIGN.md, "Storage"). Every commit made through `transaction` names its run and
-stage in the DuckLake snapshot itself, which is the run→snapshot map.
+good snapshot (docs/architecture.md, "Storage"). Every commit made through `transaction` names
+its run and stage in the DuckLake snapshot itself, which is the run→snapshot map.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ _GENESIS = "0" * 64
 
 
 class AccountingError(ValueError):
-    """Rows read do not equal rows kept plus rows quarantined: a row would be lost silently."""
+    """Rows read do not equal rows kept plus quarantined plus unchanged, each counted by its own
+    means: a row would be lost silently. A defect of onetable, not of the data: the run stops."""
 
 
 def ensure_layout(con: duckdb.DuckDBPyConnection) -> None:
@@ -95,8 +96,10 @@ def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> 
     # alive until the transaction commits
     _onetable_rows = data
     cols = ", ".join(f'"{c}"' for c in data.column_names)
-    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _onetable_rows")
-    return data.num_rows
+    (inserted,) = con.execute(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _onetable_rows"
+    ).fetchone()
+    return inserted
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
@@ -217,12 +220,17 @@ class Transaction:
         window_end: datetime | None = None,
     ) -> None:
         """Record row counts; refuses counts that would lose a row. `unchanged` counts rows read
-        again that are already in the store as they are (an overlap, an unchanged snapshot row)."""
+        again that are already in the store as they are (an overlap, an unchanged snapshot row).
+        The caller counts each term by its own means (rows inserted, rows found already stored,
+        rows written to quarantine), never one as the remainder of the others."""
         if read != kept + quarantined + unchanged:
+            where = (
+                "" if window_end is None else f", window {_window_text(window_start, window_end)}"
+            )
             raise AccountingError(
-                f"{self.stage} of source {source!r}: {read} rows read but {kept} kept + "
+                f"{self.stage} of source {source!r}{where}: {read} rows read but {kept} kept + "
                 f"{quarantined} quarantined + {unchanged} unchanged = "
-                f"{kept + quarantined + unchanged}"
+                f"{kept + quarantined + unchanged}; nothing of it was committed"
             )
         self.con.execute(
             "INSERT INTO meta.accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -285,6 +293,10 @@ _QUARANTINE_ARROW = pa.schema(
         ("recorded_at", pa.timestamp("us")),
     ]
 )
+
+
+def _window_text(start: datetime | None, end: datetime) -> str:
+    return f"[{'the start' if start is None else f'{start:%Y-%m-%d %H:%M}'}, {end:%Y-%m-%d %H:%M})"
 
 
 def audit_hash(
