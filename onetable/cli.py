@@ -23,6 +23,7 @@ def _settings():
 
 
 def cmd_store_new_key(args: argparse.Namespace) -> int:
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV
     from onetable.warehouse.store import KEY_ENV, write_key_file
 
     path: Path = args.path
@@ -30,8 +31,9 @@ def cmd_store_new_key(args: argparse.Namespace) -> int:
         console.print(f"[red]{path} exists; not overwriting a key[/red]")
         return 1
     write_key_file(path)
-    console.print(f"wrote a new store key to {path} (mode 600). Use it with:")
-    console.print(f"  export {KEY_ENV}=$(cat {path})")
+    what, env = ("pseudonym key", PSEUDONYM_KEY_ENV) if args.pseudonym else ("store key", KEY_ENV)
+    console.print(f"wrote a new {what} to {path} (mode 600). Use it with:")
+    console.print(f"  export {env}=$(cat {path})")
     return 0
 
 
@@ -111,6 +113,21 @@ def cmd_contracts_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_extract(result: dict, title: str) -> None:
+    """The extract stage's counts per source, then each failure's whole message on lines of its
+    own (a table cell would cut it to the terminal's width)."""
+    counts = ("windows", "read", "landed", "quarantined", "unchanged")
+    table = Table("source", *counts, title=title)
+    table.add_column("note", overflow="fold")
+    for name, r in result.items():
+        note = "failed, see below" if r["error"] else r["note"] or ""
+        table.add_row(name, *(str(r[k]) for k in counts), note)
+    console.print(table)
+    for name, r in result.items():
+        if r["error"]:
+            console.print(f"[red]{name} failed:[/red] {r['error']}", highlight=False)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -124,16 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def progress(stage: str, result: dict) -> None:
         if stage == "extract":
-            table = Table("source", "windows", "read", "landed", "quarantined", "unchanged", "note",
-                          title="extract")  # fmt: skip
-            for name, r in result.items():
-                note = r["error"] or r["note"] or ""
-                table.add_row(
-                    name,
-                    *(str(r[k]) for k in ("windows", "read", "landed", "quarantined", "unchanged")),
-                    note,
-                )
-            console.print(table)
+            print_extract(result, "extract")
         else:
             console.print(f"{stage}: {result}", highlight=False)
 
@@ -168,8 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
         "store", help="the encrypted store (ONETABLE_STATE_DIR, ONETABLE_STORE_KEY)"
     )
     store_sub = store.add_subparsers(dest="store_command", required=True)
-    p = store_sub.add_parser("new-key", help="write a new random master key to a file")
+    p = store_sub.add_parser("new-key", help="write a new random key to a file")
     p.add_argument("path", type=Path, help="where to write it; keep it outside the state folder")
+    p.add_argument("--pseudonym", action="store_true",
+                   help="a key for the extracts' pseudonyms (ONETABLE_PSEUDONYM_KEY), not the store's")  # fmt: skip
     p.set_defaults(func=cmd_store_new_key)
     p = store_sub.add_parser("init", help="create the store, install extensions offline")
     p.set_defaults(func=cmd_store_init)
@@ -216,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from onetable.schemas.contracts import ContractError
+    from onetable.warehouse.ledger import AccountingError
     from onetable.warehouse.store import StoreError
 
     try:
@@ -223,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, ContractError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
+    except AccountingError as exc:
+        console.print(f"[red]rows lost, the run stopped:[/red] {exc}", highlight=False)
+        return 3
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from onetable.schemas.contracts import Contracts, load_contracts
 from onetable.warehouse.periods import Period
-from onetable.warehouse.store import StoreSettings
+
+if TYPE_CHECKING:  # a DAG file imports this module to parse: nothing heavy at the top
+    from onetable.schemas.contracts import Contracts
+    from onetable.warehouse.store import StoreSettings
 
 SOURCES_ENV = "ONETABLE_SOURCES_DIR"
 DATA_ENV = "ONETABLE_DATA_ROOT"
@@ -37,6 +40,9 @@ class RunContext:
     def create(
         cls, period: str, run_id: str, environ: Mapping[str, str] = os.environ
     ) -> RunContext:
+        from onetable.schemas.contracts import load_contracts
+        from onetable.warehouse.store import StoreSettings
+
         sources = environ.get(SOURCES_ENV)
         data = environ.get(DATA_ENV)
         store = StoreSettings.from_env(environ)

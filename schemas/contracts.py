@@ -1,4 +1,4 @@
-"""The contracts as data: YAML files loaded into typed models (DESIGN.md, "Contracts").
+"""The contracts as data: YAML files loaded into typed models (docs/architecture.md, "Contracts").
 
 A contracts folder holds `classification.yaml` (levels and their default masking),
 `divisions.yaml` (the division registry's file, edition and reference date), `entities/*.yaml`
@@ -305,10 +305,15 @@ class Contracts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     root: Path
+    sources_dir: Path  # `<root>/sources`, or a deployment's own folder of source mappings
     classification: Classification
     divisions: Divisions
     entities: dict[str, Entity]
     sources: dict[str, Source]
+
+    def source_file(self, name: str) -> Path:
+        """The file source `name` was read from (its name is the file's, checked on load)."""
+        return self.sources_dir / f"{name}.yaml"
 
 
 def _read_yaml(path: Path) -> Any:
@@ -372,7 +377,7 @@ def _cross_check(contracts: Contracts) -> None:
                     f"classification.yaml (one of {', '.join(contracts.classification.categories)})"
                 )
     for name, source in contracts.sources.items():
-        where = root / "sources" / f"{name}.yaml"
+        where = contracts.source_file(name)
         entity = contracts.entities.get(source.entity)
         if entity is None:
             problems.append(
@@ -405,7 +410,7 @@ def _cross_check(contracts: Contracts) -> None:
             entity = contracts.entities.get(entity_name or source.entity)
             if entity is None or column not in entity.columns:
                 problems.append(
-                    f"{root / 'sources' / f'{name}.yaml'}: constants.{target_name}: not a column of "
+                    f"{contracts.source_file(name)}: constants.{target_name}: not a column of "
                     f"entity {entity_name or source.entity!r}"
                 )
     if not contracts.divisions.resolve(root).exists():
@@ -437,14 +442,14 @@ def load_contracts(root: Path | None = None, sources_dir: Path | None = None) ->
     root = Path(root) if root else SHIPPED
     if not root.is_dir():
         raise ContractError(f"{root}: contracts folder not found")
+    sources_dir = Path(sources_dir) if sources_dir else root / "sources"
     contracts = Contracts(
         root=root,
+        sources_dir=sources_dir,
         classification=_parse(Classification, root / "classification.yaml"),
         divisions=_parse(Divisions, root / "divisions.yaml"),
         entities=_load_folder(Entity, root / "entities", "entity"),
-        sources=_load_folder(
-            Source, Path(sources_dir) if sources_dir else root / "sources", "source"
-        ),
+        sources=_load_folder(Source, sources_dir, "source"),
     )
     _cross_check(contracts)
     return contracts

@@ -179,3 +179,19 @@ def test_the_demo_mappings_load():
     contracts = load_contracts(sources_dir=Path(str(files("onetable.demo") / "sources")))
     assert len(contracts.sources) == 8
     assert contracts.sources["disability"].constants == {"group": "残疾"}
+
+
+def test_an_error_in_a_deployments_mapping_names_that_file(tmp_path):
+    mappings = tmp_path / "deployment" / "sources"
+    shutil.copytree(FIXTURES / "sources", mappings)
+    path = mappings / "civil_affairs.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("{to: reference_number}", "{to: assistance_no}"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ContractError) as caught:
+        load_contracts(sources_dir=mappings)
+    assert str(caught.value).startswith(f"{path}: columns.救助编号.to: 'assistance_no'")
+    assert load_contracts(sources_dir=FIXTURES / "sources").source_file("civil_affairs") == (
+        FIXTURES / "sources" / "civil_affairs.yaml"
+    )

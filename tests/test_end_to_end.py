@@ -3,7 +3,9 @@ a rerun, the DAG, and no personal data outside the store and the allowed places.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 from datetime import date
@@ -12,7 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from onetable.demo.run import databases_as_of, demo_environ, linkage_against_truth, run_demo
+from onetable.demo.run import (
+    DEMO_PORT,
+    databases_as_of,
+    demo_environ,
+    linkage_against_truth,
+    run_demo,
+)
 from onetable.demo.truth import load_truth
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.quality.pii_scan import scan_personal_data
@@ -28,7 +36,12 @@ def demo(tmp_path_factory):
     onetable = Path(sys.executable).parent / "onetable"
     subprocess.run([onetable, "demo", "generate", "--persons", "1500", "--months", "2", "--out", out],
                    check=True, capture_output=True)  # fmt: skip
-    results = run_demo(out, port=0)
+    # the port the shipped mappings name is taken: the demo serves its API on a free one
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # or someone else holds it: taken either way
+            taken.bind(("127.0.0.1", DEMO_PORT))
+            taken.listen()
+        results = run_demo(out)
     return out, results
 
 

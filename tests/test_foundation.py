@@ -22,7 +22,7 @@ def _constraints() -> dict[str, str]:
 
 
 def test_forced_pins_hold():
-    """The pins ecosystem.md explains: break one and this fails."""
+    """The pins docs/architecture.md explains ("Pinned versions"): break one and this fails."""
     assert version("duckdb") == "1.5.5"
     assert version("duckdb-extensions") == "1.5.5"
     for ext in ("ducklake", "httpfs", "encodings", "sqlite", "postgres", "mysql"):
@@ -101,3 +101,29 @@ def test_store_commands_end_to_end(tmp_path):
     assert bad.returncode == 2 and "ONETABLE_STORE_KEY is not set" in bad.stdout
     again = subprocess.run([onetable, "store", "new-key", key_file], capture_output=True, text=True)
     assert again.returncode == 1  # never overwrite a key
+
+
+@pytest.mark.parametrize(
+    "flag, env, wrong",
+    [([], "ONETABLE_STORE_KEY", "ONETABLE_PSEUDONYM_KEY"),
+     (["--pseudonym"], "ONETABLE_PSEUDONYM_KEY", "ONETABLE_STORE_KEY")],
+)  # fmt: skip
+def test_new_key_names_the_variable_the_key_is_for(tmp_path, flag, env, wrong):
+    onetable = Path(sys.executable).parent / "onetable"
+    key_file = tmp_path / "k.key"
+    out = subprocess.run(
+        [onetable, "store", "new-key", *flag, key_file], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and f"export {env}=$(cat {key_file})" in out.stdout
+    assert wrong not in out.stdout
+
+
+def test_the_run_summary_prints_a_failure_whole(capsys):
+    """However narrow the terminal, a source's error reaches the user whole, never cut."""
+    from onetable.cli import print_extract
+
+    error = "source registry: required column(s) 姓名 missing from " + "/very/long" * 20 + ".csv"
+    counts = dict.fromkeys(("windows", "read", "landed", "quarantined", "unchanged"), 0)
+    print_extract({"registry": {**counts, "error": error, "note": None}}, "extract")
+    out = capsys.readouterr().out
+    assert error in out.replace("\n", "") and "…" not in out

@@ -2,7 +2,7 @@
 systems; `onetable demo serve`: the grid system's HTTP API.
 
 The summary printed is counts only: a name, ID number, phone or address never reaches the
-console (DESIGN.md, "Never").
+console (docs/architecture.md, "Never").
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run the pipeline over every month of a generated folder, serving its API"
     )
     r.add_argument("--out", type=Path, required=True, help="the folder `generate` wrote")
-    r.add_argument("--port", type=int, default=8765, help="the grid API's port (0: any free one)")
+    r.add_argument("--port", type=int, default=0,
+                   help="the grid API's port (default 0: any free one, printed)")  # fmt: skip
     r.set_defaults(func=cmd_run)
 
 
@@ -65,7 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The pipeline over the demo's months; counts only. Returns the exit code."""
     from onetable.demo.run import run_demo
 
-    run_demo(args.out, args.port)
+    try:
+        run_demo(args.out, args.port)
+    except OSError as exc:
+        console.print(f"[red]error:[/red] {exc.strerror or exc}", highlight=False)
+        return 2
     return 0
 
 

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
 
 console = Console(soft_wrap=True)
-DEMO_URL = "http://127.0.0.1:8765"  # what the shipped mappings name; replaced by the real port
+DEMO_PORT = 8765
+DEMO_URL = (
+    f"http://127.0.0.1:{DEMO_PORT}"  # what the shipped mappings name; replaced by the real port
+)
 
 
 def _key_file(path: Path) -> str:
@@ -91,20 +93,12 @@ def linkage_against_truth(out: Path, registry: pd.DataFrame) -> dict[str, float 
     }
 
 
-def _extract_table(period: str, result: dict) -> Table:
-    table = Table(
-        "source", "read", "landed", "quarantined", "unchanged", "note", title=f"{period} extract"
-    )
-    for name, r in result.items():
-        table.add_row(name, str(r["read"]), str(r["landed"]), str(r["quarantined"]), str(r["unchanged"]),
-                      r["error"] or r["note"] or "")  # fmt: skip
-    return table
-
-
-def run_demo(out: Path, port: int = 8765) -> dict[str, dict]:
-    """Serve the grid API, run every month of the demo, print counts; returns each period's results."""
+def run_demo(out: Path, port: int = 0) -> dict[str, dict]:
+    """Serve the grid API (port 0: any free one), run every month of the demo, print counts;
+    returns each period's results."""
     import json
 
+    from onetable.cli import print_extract
     from onetable.demo.serve import make_server
     from onetable.pipeline import RunContext, new_run_id, run_period
     from onetable.warehouse.periods import Period
@@ -112,10 +106,17 @@ def run_demo(out: Path, port: int = 8765) -> dict[str, dict]:
 
     out = out.resolve()
     meta = json.loads((out / "truth" / "meta.json").read_text(encoding="utf-8"))
-    server = make_server(out, "127.0.0.1", port)
+    try:
+        server = make_server(out, "127.0.0.1", port)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"the demo's grid API cannot listen on 127.0.0.1:{port}: {exc.strerror} "
+            "(--port 0 takes any free port)",
+        ) from None
     url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, name="demo-grid-api", daemon=True).start()
-    console.print(f"grid system API: {url}")
+    console.print(f"grid system API: {url} (the mappings in {out / 'mappings'} name it)")
     environ = demo_environ(out, url)
     results = {}
     try:
@@ -125,7 +126,7 @@ def run_demo(out: Path, port: int = 8765) -> dict[str, dict]:
                 str(period), new_run_id(period), {**environ, **databases_as_of(out, month_end)}
             )
             results[str(period)] = run_period(ctx)
-            console.print(_extract_table(str(period), results[str(period)]["extract"]))
+            print_extract(results[str(period)]["extract"], f"{period} extract")
             with open_store(ctx.store) as con:
                 registry = con.execute(
                     "SELECT source, record_key, person_id FROM core.person_registry"
