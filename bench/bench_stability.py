@@ -6,7 +6,7 @@ DIR from `bench/linkage_data.py` (records.parquet, truth.parquet, county/truth/p
 A typo is a record whose cleaned name, ID number or birth date differs from its person's true
 one; a correction writes the true values into the raw record. Ids are counted kept for the
 persons the first run got right (all their records in one cluster holding no one else): their
-ids must not change (DESIGN.md, "Runs, windows and ids"). Prints counts and shares only.
+ids must not change (docs/architecture.md, "Stable ids"). Prints counts and shares only.
 """
 
 from __future__ import annotations

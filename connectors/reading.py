@@ -1,5 +1,6 @@
 """What every reader yields: chunks of raw rows as text, with where each row came from, and the rows
-it could not parse, with their raw text and the reason (DESIGN.md, "Never": lose a row silently)."""
+it could not parse, with their raw text and the reason (docs/architecture.md, "Never": lose a row
+silently)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stable person ids from clusters (DESIGN.md, "Runs, windows and ids").
+"""Stable person ids from clusters (docs/architecture.md, "Stable ids").
 
 The registry maps each department record (source + record key) to a person id. A new
 clustering keeps every id it can: a cluster takes the id of the earlier records it holds; when

@@ -2,7 +2,8 @@
 
 Each returns the standardized value (None when nothing usable remains) and the flags it raised. A
 value that fails a check is flagged and still returned where something usable remains, so the
-record is linked on what it has (DESIGN.md, "Never": drop a record because one value is bad).
+record is linked on what it has (docs/architecture.md, "Never": drop a record because one value
+is bad).
 The stage applies them to distinct values only: a name or a date repeats across many records.
 """
 

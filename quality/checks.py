@@ -9,7 +9,7 @@ id (`person.id_number.checksum`) and a Chinese reason in its `meta`.
 row per failing record and rule (its key, never its values): results are asked for in the COMPLETE
 format with the key as the index column and the failing values excluded, so no personal value
 reaches a GX result or Data Docs. A rule whose metric errors (a column missing from the frame) is
-reported as an error of the batch, never as failing rows (ecosystem.md §9, Traps).
+reported as an error of the batch, never as failing rows (docs/architecture.md, "Library traps").
 
 GX takes seconds to import, so only tasks import this module; `onetable.quality` itself does not.
 """

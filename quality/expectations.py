@@ -1,8 +1,10 @@
-"""Custom Great Expectations for the identifiers of domain.md §5, registered on import.
+"""Custom Great Expectations for the identifiers (docs/domain.md, "ID numbers" and
+"Credit codes"), registered on import.
 
 GX registers an expectation class (and its metric) when the class is defined, so importing this
 module is all it takes; it must be imported before a suite that uses these types is built or
-loaded, or GX drops them silently (ecosystem.md §9, Traps). `onetable.quality.checks` imports it.
+loaded, or GX drops them silently (docs/architecture.md, "Library traps").
+`onetable.quality.checks` imports it.
 
 The vectorised functions give the same answers as the rule functions of `onetable.schemas.rules`
 (`is_valid_id_number`, `is_valid_credit_code`), which stay the definition; the tests compare

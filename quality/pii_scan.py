@@ -1,5 +1,5 @@
-"""Find personal values in files at rest where DESIGN.md allows none ("Nothing personal rides
-outside the store").
+"""Find personal values in files at rest where none may be (docs/architecture.md,
+"Nothing personal outside the store").
 
 Greps every file under the given roots for known ID numbers and phones, looking through the
 encodings a plain grep would miss: values inside unencrypted Parquet and DuckDB files (which

@@ -1,4 +1,5 @@
-"""Rule functions every stage may use: exact checksums of the identifiers (domain.md §5).
+"""Rule functions every stage may use: exact checksums of the identifiers (docs/domain.md,
+"ID numbers" and "Credit codes").
 
 Written here rather than taken from python-stdnum: its cn.ric rejects 15-digit numbers outright and
 validates the area code against a list that goes stale (people keep their number when 海门市 320684

@@ -3,8 +3,8 @@
 An entry says which department (consumer) receives which columns and rows of which published
 dataset, from whom, for what purpose and on what legal basis, with which sharing type (国发〔2016〕
 51号 and 《政务数据共享条例》: 无条件 / 有条件 with its conditions and approval / 不予共享), how each
-column is masked, how often and in which format, and how long the consumer keeps it (domain.md §3).
-docs/sharing.md describes the format.
+column is masked, how often and in which format, and how long the consumer keeps it
+(docs/domain.md, "Sharing list"). docs/sharing.md describes the format.
 
 The masking rule. An entry names `cleared_level`, the highest classification level its consumer is
 cleared for. A column at or below it is shared as it is; a column above it gets its level's default

@@ -1,4 +1,5 @@
-"""The identifier checksums of domain.md §5, against its published test vectors."""
+"""The identifier checksums, against the test vectors of docs/domain.md, "ID numbers" and
+"Credit codes"."""
 
 from datetime import date
 

@@ -1,4 +1,4 @@
-"""DuckDB extensions, offline (DESIGN.md, "Offline"; ecosystem.md §7).
+"""DuckDB extensions, offline (docs/architecture.md, "Offline extensions" and "Library traps").
 
 Government networks are often air-gapped, so nothing is downloaded at run time: each extension comes
 from its PyPI package `duckdb-extension-<name>` (DuckDB's signed binaries), is installed once into

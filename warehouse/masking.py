@@ -1,4 +1,5 @@
-"""Display masking (展示脱敏) of personal values, by the common conventions of domain.md §4.4.
+"""Display masking (展示脱敏) of personal values, by the common conventions of docs/domain.md,
+"Masking".
 
 Used wherever a personal value could otherwise reach a person: logs, error messages, reports of
 where personal data was found, and masked extracts.

@@ -1,5 +1,6 @@
 """Sharing extracts: what one sharing-list entry allows of a published dataset, masked, in a file
-with a manifest, logged in the audit chain (DESIGN.md, "Audit"; docs/sharing.md).
+with a manifest, logged in the audit chain (docs/architecture.md, "Sharing and audit";
+docs/sharing.md).
 
 `export_entry` reads `marts.<dataset>` at the published snapshot for one period, keeps the rows in
 the entry's scope that meet its filters and only its listed columns (a column it drops is never
@@ -82,8 +83,9 @@ class ExtractManifest:
 
 
 def pseudonym(value: str, key: bytes) -> str:
-    """The keyed pseudonym of an identifier (domain.md §4.4): HMAC-SHA256 over the value trimmed
-    and upper-cased (the X of an ID number), as hex. Never a bare hash: the ID space is small."""
+    """The keyed pseudonym of an identifier (docs/domain.md, "Masking"): HMAC-SHA256 over the
+    value trimmed and upper-cased (the X of an ID number), as hex. Never a bare hash: the ID
+    space is small."""
     return hmac.new(key, value.strip().upper().encode("utf-8"), hashlib.sha256).hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""The store: the only way any stage reads or writes data at rest (DESIGN.md, "Storage").
+"""The store: the only way any stage reads or writes data at rest (docs/architecture.md, "Storage").
 
 One DuckLake catalog (a DuckDB-file catalog plus Parquet files), encrypted with the master key from
 the environment, catalog included and with no inlining, so that nothing personal is readable on
@@ -167,8 +167,8 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the store for one operation: lock, attach, yield a connection whose default catalog is
     the store, then close and unlock.
 
-    Spill files go to the state folder, encrypted. The schemas of DESIGN.md exist after the first
-    open (see `onetable.warehouse.ledger.SCHEMAS`).
+    Spill files go to the state folder, encrypted. The schemas of docs/architecture.md, "Storage",
+    exist after the first open (see `onetable.warehouse.ledger.SCHEMAS`).
     """
     check_key(settings.key)
     with store_lock(settings):

@@ -1,11 +1,12 @@
 """Standard addresses, grids and micro-grids of the demo villages.
 
-Address elements follow GA/T 2000.32 (domain.md §1.2): 乡镇 — 村/社区 — 组 or 街路巷 — 门牌号 —
-小区 — 幢 — 单元 — 室. A village (村) is 村民小组 of houses (`一组18号`); a community (社区) is
-roads with street-front houses and shops and compounds of apartment buildings. Grids and
-micro-grids are local, opaque codes with a parent pointer (domain.md §1.4): a grid is the
-village code plus 3 digits, a micro-grid the grid code plus 2 digits (a common convention, not
-a standard). They are cut from addresses in generation order, which is street by street.
+Address elements follow GA/T 2000.32 (docs/domain.md, "Address elements"): 乡镇 — 村/社区 —
+组 or 街路巷 — 门牌号 — 小区 — 幢 — 单元 — 室. A village (村) is 村民小组 of houses (`一组18号`); a
+community (社区) is roads with street-front houses and shops and compounds of apartment
+buildings. Grids and micro-grids are local, opaque codes with a parent pointer (docs/domain.md,
+"Grids and micro-grids"): a grid is the village code plus 3 digits, a micro-grid the grid
+code plus 2 digits (a common convention, not a standard). They are cut from addresses in
+generation order, which is street by street.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pandas as pd
 
 from onetable.demo.county import County, Village
 
-# Dwellings per micro-grid: 精网微格 asks for micro-grids of about 20-50 households (domain.md §0
-# sources, recalled); grids of about 6 micro-grids (a few hundred households).
+# Dwellings per micro-grid: 精网微格 asks for micro-grids of about 20-50 households
+# (docs/domain.md, "Grids and micro-grids": recalled); grids of about 6 micro-grids (a few
+# hundred households).
 MICRO_GRID_DWELLINGS = {"rural": 30, "urban": 40}
 MICRO_GRIDS_PER_GRID = 6
 HOUSES_PER_GROUP = 40  # 村民小组: a few dozen households

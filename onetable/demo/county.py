@@ -3,7 +3,7 @@
 
 The tree gives 9-digit township codes (most of them) and village names only, so every village
 code here is synthetic, and so is any township code the tree lacks; the registry written from
-this says so on every row (domain.md §5.3, schemas/reference/README.md).
+this says so on every row (docs/domain.md, "Division codes"; schemas/reference/README.md).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from onetable.schemas.contracts import load_contracts
 from onetable.schemas.divisions import registry
 
-COUNTY_CODE = "320324"  # 睢宁县, Xuzhou (domain.md §8.2)
+COUNTY_CODE = "320324"  # 睢宁县, Xuzhou (docs/domain.md, "Demo county")
 PROVINCE_NAME = "江苏省"
 REGISTRY_EDITION = "onetable-demo-1"  # the generator's own registry, not an official edition
 
@@ -28,14 +28,15 @@ PERSONS_PER_VILLAGE = 1250
 MIN_VILLAGES = 6
 VILLAGES_PER_TOWNSHIP = 4
 
-# 3-digit township ranges of GB/T 10114 (domain.md §5.3), used to type a township by its code
-# and to place a township the tree gives no code in the range its name calls for.
+# 3-digit township ranges of GB/T 10114 (docs/domain.md, "Division codes"), used to type a
+# township by its code and to place a township the tree gives no code in the range its name
+# calls for.
 TOWNSHIP_RANGES = {"街道": (1, 99), "镇": (100, 199), "乡": (200, 399), "其他": (400, 599)}
 # Village-level ranges by common practice (README of the tree): 001-199 社区/居委会,
 # 200-399 村委会; other units (虚拟社区, 农场生活区…) go to 400-599 (类似居委会/村委会).
 VILLAGE_RANGES = {"社区": 1, "村": 200, "其他": 400}
-# 城乡分类代码 (domain.md §5.3): 111 主城区, 121 镇中心区, 123 特殊区域, 220 村庄. Assigned by
-# village type here, so synthetic too.
+# 城乡分类代码 (docs/domain.md, "Division codes"): 111 主城区, 121 镇中心区, 123 特殊区域,
+# 220 村庄. Assigned by village type here, so synthetic too.
 URBAN_RURAL = {("街道", "社区"): "111", ("镇", "社区"): "121", ("乡", "社区"): "121"}
 
 

@@ -21,7 +21,7 @@ MOBILE_PREFIXES = (
     "153", "180", "181", "189", "177", "199",
 )  # fmt: skip
 _USCC_BODY = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 alphabet (no I, O, Z, S, V)
-# 登记管理部门码 + 机构类别码 by kind of unit (domain.md §5.2).
+# 登记管理部门码 + 机构类别码 by kind of unit (docs/domain.md, "Credit codes").
 CREDIT_PREFIX = {
     "企业": "91",
     "个体工商户": "92",
