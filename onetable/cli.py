@@ -14,6 +14,7 @@ from onetable import __version__
 from onetable.demo.cli import add_parser as add_demo_parser
 
 console = Console(soft_wrap=True)
+EXIT_ROWS_LOST = 4  # a stage's row counts do not add up: nothing was built on them
 
 
 def _settings():
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AccountingError as exc:
         console.print(f"[red]rows lost, the run stopped:[/red] {exc}", highlight=False)
-        return 3
+        return EXIT_ROWS_LOST
 
 
 if __name__ == "__main__":
