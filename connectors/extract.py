@@ -59,22 +59,23 @@ def extract_source(
     settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
     data_root: Path | None = None, force: bool = False, environ: Mapping[str, str] = os.environ,
 ) -> Outcome:  # fmt: skip
-    """Extract every window of one source that ends by `end` and is not yet committed (with
-    `force`, extract the committed window ending at `end` again, as a new version)."""
+    """Extract the window of one source from its last committed window ending by `end` to `end`,
+    unless one ends at `end` already (with `force`, extract that one again, as a new version).
+    Windows that later periods landed are not this period's input and do not stop it."""
     if isinstance(source.location, FileLocation):
         if data_root is None:
             raise ConnectorError(f"source {source.source}: a file source needs a data root")
         return _extract_files(settings, source, mapping_file, end=end, run_id=run_id,
                               data_root=data_root, force=force)  # fmt: skip
     with open_store(settings) as con:
-        last = watermark(con, source.source)
+        last = watermark(con, source.source, by=end)
         if force:
             window = _committed_window(con, source.source, end)
             if window is None:
                 return Outcome(
                     source.source, note=f"no committed window ends at {end:%Y-%m-%d %H:%M}"
                 )
-        elif last is not None and end <= last:
+        elif last == end:
             return Outcome(source.source, note=f"already extracted up to {last:%Y-%m-%d %H:%M}")
         else:
             window = Window(last, end)

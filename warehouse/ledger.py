@@ -343,10 +343,16 @@ def transaction(
         _name_commit(con, run_id=run_id, stage=stage, actor=tx.actor)
 
 
-def watermark(con: duckdb.DuckDBPyConnection, source: str) -> datetime | None:
-    """The end of the source's last committed window, or None before its first landing."""
+def watermark(
+    con: duckdb.DuckDBPyConnection, source: str, by: datetime | None = None
+) -> datetime | None:
+    """The end of the source's last committed window (of those ending by `by`, when given), or
+    None before its first landing. A period's input is every window ending by its end, so a
+    period reads on from the last window it can see, whatever later periods have landed."""
     (end,) = con.execute(
-        "SELECT max(window_end) FROM meta.windows WHERE source = ?", [source]
+        "SELECT max(window_end) FROM meta.windows WHERE source = ? "
+        "AND (?::TIMESTAMP IS NULL OR window_end <= ?::TIMESTAMP)",
+        [source, by, by],
     ).fetchone()
     return end
 

@@ -1,0 +1,1 @@
+"""Faults that once lost rows or published wrong numbers silently, one test each (docs/reliability.md)."""
