@@ -46,9 +46,9 @@ def onetable_monthly():
     def stage_task(name: str):
         @task(task_id=name, pool=POOL)
         def run(run: dict) -> dict:
-            from onetable.pipeline import STAGES, RunContext
+            from onetable.pipeline import RunContext, run_stage
 
-            return STAGES[name](RunContext.create(run["period"], run["run_id"]))
+            return run_stage(name, RunContext.create(run["period"], run["run_id"]))
 
         return run
 

@@ -144,10 +144,22 @@ STAGES: dict[str, Callable[[RunContext], dict]] = {
 def run_period(
     ctx: RunContext, progress: Callable[[str, dict], None] | None = None
 ) -> dict[str, dict]:
-    """Run every stage in order for one period; returns each stage's counts."""
+    """Run every stage in order for one period, holding the store for the whole run (no other
+    run's stage comes between two of its stages); returns each stage's counts."""
+    from onetable.warehouse.store import run_lock
+
     results = {}
-    for name, run in STAGES.items():
-        results[name] = run(ctx)
-        if progress:
-            progress(name, results[name])
+    with run_lock(ctx.store):
+        for name, run in STAGES.items():
+            results[name] = run(ctx)
+            if progress:
+                progress(name, results[name])
     return results
+
+
+def run_stage(name: str, ctx: RunContext) -> dict:
+    """One stage, as an Airflow task runs it: it waits while a whole run holds the store."""
+    from onetable.warehouse.store import run_lock
+
+    with run_lock(ctx.store):
+        return STAGES[name](ctx)

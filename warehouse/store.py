@@ -118,16 +118,30 @@ def check_key(key: str) -> None:
 @contextlib.contextmanager
 def store_lock(settings: StoreSettings) -> Iterator[None]:
     """Hold the store's file lock, or fail with a message naming the holder after the timeout."""
+    with _file_lock(settings, settings.lock_path, "another process"):
+        yield
+
+
+@contextlib.contextmanager
+def run_lock(settings: StoreSettings) -> Iterator[None]:
+    """Hold the store for a whole run (its stages take the store's lock one by one inside it), so
+    that two runs never interleave; a run that cannot get it fails before it changes anything."""
+    with _file_lock(settings, settings.state_dir / "run.lock", "another run"):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(settings: StoreSettings, path: Path, other: str) -> Iterator[None]:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    holder = settings.lock_path.with_suffix(".holder")
-    lock = FileLock(settings.lock_path, timeout=settings.lock_timeout_s)
+    holder = path.with_suffix(".holder")
+    lock = FileLock(path, timeout=settings.lock_timeout_s)
     try:
         lock.acquire()
     except Timeout:
         who = holder.read_text(encoding="utf-8").strip() if holder.exists() else "unknown"
         raise StoreBusyError(
-            f"the store in {settings.state_dir} is busy: another process ({who}) has held "
-            f"{settings.lock_path.name} for more than {settings.lock_timeout_s:.0f} s. "
+            f"the store in {settings.state_dir} is busy: {other} ({who}) has held "
+            f"{path.name} for more than {settings.lock_timeout_s:.0f} s. "
             f"Wait for it to finish, or raise {LOCK_TIMEOUT_ENV}."
         ) from None
     try:
