@@ -40,6 +40,11 @@ def check(settings: StoreSettings, contracts: Contracts, period: Period, run_id:
             ).df()
             frame = frame.reset_index(drop=True)
             frame["_row_id"] = frame.index
+            # a rerun of the period replaces what an earlier run quarantined for it
+            con.execute(
+                "DELETE FROM quarantine.rows WHERE stage = ? AND source = ? AND window_end = ?",
+                [STAGE, name, period.end],
+            )
             failed_rows: set[int] = set()
             errors = 0
             for entity_name, columns in _checked_columns(source).items():
@@ -64,6 +69,8 @@ def check(settings: StoreSettings, contracts: Contracts, period: Period, run_id:
                         source=name, rule_id=rule_id, reason=reason, field=field,
                         raw=None if value is None else str(value),
                         location=f'staging."{name}" record {frame.at[int(row), "_record_key"]}',
+                        # the period checked stands as the window, so that a rerun finds its rows
+                        window_start=period.start, window_end=period.end,
                     ))  # fmt: skip
                 tx.quarantine(records)
             # the records quarantined, as the store holds them: a failing record of which nothing

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from faults.sql_county import make_county, published, run
+from faults.sql_county import MONTHS, database, make_county, published, run
+from onetable.pipeline import RunContext
+from onetable.warehouse.store import open_store
 
-pytestmark = pytest.mark.slow  # nine runs of the pipeline
+pytestmark = pytest.mark.slow  # eleven runs of the pipeline
 
 
 @pytest.fixture
@@ -37,3 +39,25 @@ def test_a_source_down_for_a_month_is_read_when_that_month_is_rerun(county):
     assert run(store, "2026-01", urls["2026-01"])["extract"]["registry"]["landed"] == 4
     rk01 = {p: v for p, i, v in published(store)["one_table"] if i == "RK01"}
     assert rk01 == {"2026-01": 4, "2026-02": 4}
+
+
+def test_a_rerun_replaces_the_quarantine_of_its_period(county, tmp_path):
+    environ, _ = county
+    store = environ("rerun")
+    url = database(
+        tmp_path / "bad" / "registry.db", [*MONTHS["2026-01"], ("P7", "正常", "2026-01-15")]
+    )
+
+    def quarantined() -> list:
+        ctx = RunContext.create("2026-01", "read", store)
+        with open_store(ctx.store) as con:
+            return con.execute(
+                "SELECT source, rule_id, field, location, window_end FROM quarantine.rows "
+                "WHERE stage = 'check' ORDER BY ALL"
+            ).fetchall()
+
+    run(store, "2026-01", url)
+    first = quarantined()
+    assert {r[:3] for r in first} == {("registry", "person.id_number.checksum", "id_number")}
+    run(store, "2026-01", url)
+    assert quarantined() == first
