@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +58,7 @@ def _committed_window(con, source: str, end: datetime) -> Window | None:
 def extract_source(
     settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
     data_root: Path | None = None, force: bool = False, environ: Mapping[str, str] = os.environ,
+    accept_shrink: bool = False,
 ) -> Outcome:  # fmt: skip
     """Extract the window of one source from its last committed window ending by `end` to `end`,
     unless one ends at `end` already (with `force`, extract that one again, as a new version).
@@ -66,7 +67,7 @@ def extract_source(
         if data_root is None:
             raise ConnectorError(f"source {source.source}: a file source needs a data root")
         return _extract_files(settings, source, mapping_file, end=end, run_id=run_id,
-                              data_root=data_root, force=force)  # fmt: skip
+                              data_root=data_root, force=force, accept_shrink=accept_shrink)  # fmt: skip
     with open_store(settings) as con:
         last = watermark(con, source.source, by=end)
         if force:
@@ -80,9 +81,8 @@ def extract_source(
         else:
             window = Window(last, end)
         with transaction(con, run_id=run_id, stage=STAGE) as tx:
-            manifest = land_window(
-                con, tx, source, window, _chunks(source, window, environ), mapping_file
-            )
+            manifest = land_window(con, tx, source, window, _chunks(source, window, environ),
+                                   mapping_file, accept_shrink)  # fmt: skip
     return Outcome(source.source, [manifest])
 
 
@@ -131,9 +131,10 @@ def read_file(path: Path, location: FileLocation, source: Source) -> Iterator[Ch
 
 def _extract_files(
     settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
-    data_root: Path, force: bool,
+    data_root: Path, force: bool, accept_shrink: bool,
 ) -> Outcome:  # fmt: skip
-    """Each new file (by checksum) whose day ends by `end` is its own window, in day order."""
+    """Each new file (by checksum) whose day ends by `end` is its own window, in day order; a
+    file held (SnapshotShrinkError) stops the source there, so no later file is diffed past it."""
     location: FileLocation = source.location  # type: ignore[assignment]
     outcome = Outcome(source.source)
     due = sorted(
@@ -170,9 +171,8 @@ def _extract_files(
                     ).fetchone()[0]
                     window = Window(previous, window_end)
                 with transaction(con, run_id=run_id, stage=STAGE) as tx:
-                    manifest = land_window(
-                        con, tx, source, window, read_file(path, location, source), mapping_file
-                    )
+                    manifest = land_window(con, tx, source, window, read_file(path, location, source),
+                                           mapping_file, accept_shrink)  # fmt: skip
                     tx.record_file(source.source, str(path), digest, path.stat().st_size, window_end,
                                    manifest.version)  # fmt: skip
                 outcome.manifests.append(manifest)
@@ -193,7 +193,7 @@ def _after_landing(path: Path, location: FileLocation, data_root: Path) -> None:
 def extract_all(
     settings: StoreSettings, contracts: Contracts, *, end: datetime, run_id: str,
     data_root: Path | None = None, force: bool = False, only: list[str] | None = None,
-    environ: Mapping[str, str] = os.environ,
+    environ: Mapping[str, str] = os.environ, accept_shrink: Collection[str] = (),
 ) -> list[Outcome]:  # fmt: skip
     """Extract every configured source (or `only` these); one source's failure stops no other.
 
@@ -208,7 +208,7 @@ def extract_all(
         try:
             outcomes.append(extract_source(settings, source, contracts.source_file(name), end=end,
                                            run_id=run_id, data_root=data_root, force=force,
-                                           environ=environ))  # fmt: skip
+                                           environ=environ, accept_shrink=name in accept_shrink))  # fmt: skip
         except ConnectorError as exc:
             outcomes.append(Outcome(name, error=str(exc)))
         except AccountingError as exc:  # counts only: nothing personal in the text

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import Empty, Queue
 
@@ -161,21 +161,26 @@ def _hash_sql(columns: list[str]) -> str:
     return f"md5(concat_ws(chr(31), {values}, ({tags})::BIGINT::VARCHAR))"
 
 
+class SnapshotShrinkError(ConnectorError):
+    """A snapshot would end more of the source's records than its mapping allows: the delivery
+    is held, not landed, until a person accepts it (`onetable run --accept-shrink SOURCE`)."""
+
+
 def land_window(
     con: duckdb.DuckDBPyConnection, tx: Transaction, source: Source, window: Window,
-    chunks: Iterable[Chunk], mapping_file: Path,
+    chunks: Iterable[Chunk], mapping_file: Path, accept_shrink: bool = False,
 ) -> Manifest:  # fmt: skip
     """Land one window of a source inside the caller's transaction; returns its manifest."""
     # not reset afterwards: an aborted transaction refuses any SET, and the connection is this
     # operation's own (open_store), closed with it
     con.execute(f"SET threads = {_STORE_THREADS}")
     with read_ahead(source, chunks, FLUSH_ROWS) as batches:
-        return _land(con, tx, source, window, batches, mapping_file)
+        return _land(con, tx, source, window, batches, mapping_file, accept_shrink)
 
 
 def _land(
     con: duckdb.DuckDBPyConnection, tx: Transaction, source: Source, window: Window,
-    batches: Iterator[Batch], mapping_file: Path,
+    batches: Iterator[Batch], mapping_file: Path, accept_shrink: bool,
 ) -> Manifest:  # fmt: skip
     manifest = Manifest(source=source.source, window=window)
     manifest.version = tx.commit_window(source.source, window.start, window.end)
@@ -220,6 +225,8 @@ def _land(
         if batch.rows is not None:
             _insert(con, source, window, manifest, batch.rows, extracted_at, rejected, has_prior)
     if source.read.mode == "snapshot":
+        if not accept_shrink:
+            _hold_a_shrunken_snapshot(con, source, manifest)
         manifest.tombstones = _tombstones(con, source, window, manifest.version, extracted_at)
     manifest.quarantined = tx.quarantine([_in_window(r, window) for r in rejected])
     tx.account(source.source, read=manifest.read, kept=manifest.landed,
@@ -399,6 +406,29 @@ _STORED = (
 def _new_rows(has_prior: bool) -> str:
     """The rows of a batch to insert: keyed, and not already stored as they are."""
     return f"{_KEYED} AND NOT {_STORED}" if has_prior else _KEYED
+
+
+def _hold_a_shrunken_snapshot(
+    con: duckdb.DuckDBPyConnection, source: Source, manifest: Manifest
+) -> None:
+    """Refuse a delivery that would end more than the mapping's `max_shrink` share of the last
+    snapshot's records: a truncated export or a header-only file, far more often than a real
+    event. Raised inside the transaction, so nothing of it is committed."""
+    (before, ended) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE _record_key NOT IN (SELECT _record_key FROM __seen)) "
+        "FROM __prior"
+    ).fetchone()
+    limit = source.read.max_shrink
+    if ended > limit * before:  # with any share under 1, ending all of them is held too
+        where = ", ".join(manifest.locations) or "a delivery with no rows"
+        raise SnapshotShrinkError(
+            f"source {source.source}: {where}, the snapshot as of "
+            f"{manifest.window.end - timedelta(days=1):%Y-%m-%d}, "
+            f"would end {ended} of the {before} records of the last "
+            f"snapshot ({ended / before:.0%}; the mapping allows {limit:.0%}), so it is held, not "
+            f"landed, and the period runs on the last good snapshot. If the records really ended, "
+            f"land it with `onetable run --accept-shrink {source.source}`"
+        )
 
 
 def _tombstones(

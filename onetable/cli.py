@@ -137,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
-    ctx = RunContext.create(str(period), run_id)
+    ctx = RunContext.create(str(period), run_id, accept_shrink=args.accept_shrink)
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
 
     def progress(stage: str, result: dict) -> None:
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the pipeline for one period, every stage in order")
     p.add_argument("--period", help="YYYY-MM (default: the last complete month)")
+    p.add_argument("--accept-shrink", action="append", default=[], metavar="SOURCE",
+                   help="land SOURCE's snapshot although it ends more records than its mapping's "
+                        "max_shrink allows (it was held on purpose; repeatable)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -7,7 +7,7 @@ store; the adapters here build those inputs from a RunContext.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +35,13 @@ class RunContext:
     data_root: Path | None
     out_dir: Path
     environ: Mapping[str, str]
+    accept_shrink: frozenset[str] = frozenset()  # sources whose shrunken snapshot a person accepted
 
     @classmethod
     def create(
-        cls, period: str, run_id: str, environ: Mapping[str, str] = os.environ
-    ) -> RunContext:
+        cls, period: str, run_id: str, environ: Mapping[str, str] = os.environ,
+        accept_shrink: Collection[str] = (),
+    ) -> RunContext:  # fmt: skip
         from onetable.schemas.contracts import load_contracts
         from onetable.warehouse.store import StoreSettings
 
@@ -54,6 +56,7 @@ class RunContext:
             data_root=Path(data) if data else None,
             out_dir=Path(environ.get(OUT_ENV) or store.state_dir.parent / "out"),
             environ=dict(environ),
+            accept_shrink=frozenset(accept_shrink),
         )
 
 
@@ -67,7 +70,8 @@ def _extract(ctx: RunContext) -> dict:
     from onetable.connectors.extract import extract_all
 
     outcomes = extract_all(ctx.store, ctx.contracts, end=ctx.period.end, run_id=ctx.run_id,
-                           data_root=ctx.data_root, environ=ctx.environ)  # fmt: skip
+                           data_root=ctx.data_root, environ=ctx.environ,
+                           accept_shrink=ctx.accept_shrink)  # fmt: skip
     return {
         o.source: {
             "windows": len(o.manifests),

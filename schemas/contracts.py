@@ -221,6 +221,9 @@ class ReadMode(_Strict):
     mode: Literal["cursor", "snapshot"]
     cursor: str | None = None
     overlap: timedelta = timedelta(days=1)
+    # the share of the last snapshot's records one delivery may end; a delivery that ends more
+    # (or all of them: a header-only file) is held, not landed (1 turns the guard off)
+    max_shrink: float = Field(0.2, ge=0, le=1)
 
     @field_validator("overlap", mode="before")
     @classmethod

@@ -51,7 +51,7 @@ name_zh: 救助对象
 entity: group_membership
 location: {kind: file, path: civil/*.csv, format: csv, encoding: gb18030}
 record_key: {column: 救助编号}
-read: {mode: snapshot}
+read: {mode: snapshot, max_shrink: 1}  # February's list ends January's only record
 required: [救助编号, 身份证号]
 columns:
   姓名: {to: person.name, convert: name}
