@@ -299,6 +299,7 @@ def test_births_in_the_period_have_a_resident_mother_and_are_registered_later(tr
     e = truth.events
     births = e[e["type"] == "birth"]
     regs = e[e["type"] == "birth_registration"].set_index("person_id")["date"]
+    registered = 0
     for _, b in births.iterrows():
         home = residence_on(truth, b["date"].date())
         mother = home[home["person_id"] == b["other_person_id"]]
@@ -306,6 +307,8 @@ def test_births_in_the_period_have_a_resident_mother_and_are_registered_later(tr
         if b["person_id"] in regs.index:
             lag = (regs[b["person_id"]] - b["date"]).days
             assert 10 <= lag <= 60
+            registered += 1
+    assert len(births) > 0 and registered > 0  # both checks ran, on some birth of the period
 
 
 def test_every_change_in_the_period_is_an_event_that_day(truth: Truth):
@@ -320,12 +323,15 @@ def test_every_change_in_the_period_is_an_event_that_day(truth: Truth):
         rows = getattr(truth, name)
         if name == "person_status":
             rows = rows[~rows["derived"]]
+        checked = 0
         for column in ("valid_from", "valid_to"):
             inside = rows[rows[column].notna() & (rows[column] >= start)]
             households = inside.get("household_id", inside["person_id"])
             for p, day, h in zip(inside["person_id"], inside[column], households, strict=True):
                 head_changed = name == "person_registration" and (h, day) in restated
                 assert (p, day) in personal or head_changed, (name, column, p, day)
+                checked += 1
+        assert checked > 0, name  # a timeline with no change in the period would check nothing
 
 
 def test_timelines_never_overlap(truth: Truth):
@@ -356,6 +362,7 @@ def test_residents_on_a_known_move_and_a_known_death(truth: Truth):
         checked += 1
     assert checked > 5
     deaths = e[(e["type"] == "death") & e["address_id"].notna()]
+    assert len(deaths) > 0  # else the loop below checks nothing
     for _, ev in deaths.iterrows():
         v, day = village[ev["address_id"]], ev["date"].date()
         assert ev["person_id"] in residents_on(truth, v, day - timedelta(days=1))

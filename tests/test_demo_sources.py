@@ -290,16 +290,19 @@ def test_each_window_reads_what_the_system_shows_that_month(landed, truth):
     assert wrong == {}
 
 
-def test_landed_rows_equal_the_systems_rows_as_text(landed, store, out):
+def test_landed_rows_equal_the_systems_rows_as_text(landed, store, out, truth):
     """GB18030, the BOM, the XLSX title row, full-width digits, 15-digit numbers, dates in
-    cells, JSON numbers: every landed value is the text the system shows."""
+    cells, JSON numbers: every landed value is the text the system shows, and every record new
+    or changed that month is landed (a row left out would otherwise pass unseen)."""
     mismatched = {}
     for name in landed:
         for m in range(len(MONTH_ENDS)):
             rows = landing(store, name, m)
             system = shown(out, name, m)
             columns = columns_of(rows)
-            bad = 0
+            now = records_on(truth, name, MONTH_ENDS[m])
+            changed = set(now.loc[now["valid_from"] == pd.Timestamp(MONTH_ENDS[m]), "record_key"])
+            bad = len(changed ^ set(rows[KEYS[name]]))  # a count: a key may hold an ID number
             for record in rows[columns].to_dict("records"):
                 want = system.get(record[KEYS[name]])
                 got = {k: _text(v) for k, v in record.items() if k in (want or {})}

@@ -203,6 +203,8 @@ def test_the_dag_runs_the_same_stages_as_the_cli(county, airflow_db, monkeypatch
     cli_persons = _query(
         cli_ctx, "SELECT * EXCLUDE (period) FROM marts.person_period ORDER BY person_id"
     )
+    persons = len(cli_persons)  # a count: a failure must not print the rows
+    assert persons == 4  # the county's four persons: two empty tables would be equal too
     for name, value in county.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ONETABLE_STATE_DIR", str(tmp_path / "dag-state"))  # a store of its own
