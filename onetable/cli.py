@@ -14,7 +14,8 @@ from onetable import __version__
 from onetable.demo.cli import add_parser as add_demo_parser
 
 console = Console(soft_wrap=True)
-EXIT_ROWS_LOST = 4  # a stage's row counts do not add up: nothing was built on them
+EXIT_WARNINGS = 3  # `onetable run`: published, with warnings
+EXIT_NOT_PUBLISHED = 4  # `onetable run`: nothing published (rows lost, a stage failed)
 
 
 def _settings():
@@ -130,29 +131,63 @@ def print_extract(result: dict, title: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the period's stages and end with the verdict; the exit status follows it: 0 published,
+    3 published with warnings, 4 not published."""
     from datetime import date
 
-    from onetable.pipeline import RunContext, new_run_id, run_period
+    from onetable.pipeline import STAGES, RunContext, new_run_id, run_period, verdict
+    from onetable.warehouse.masking import scrub
     from onetable.warehouse.periods import Period
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
     ctx = RunContext.create(str(period), run_id, accept_shrink=args.accept_shrink)
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
+    done: dict[str, dict] = {}
 
     def progress(stage: str, result: dict) -> None:
+        done[stage] = result
         if stage == "extract":
             print_extract(result, "extract")
         else:
             console.print(f"{stage}: {result}", highlight=False)
 
-    results = run_period(ctx, progress)
-    failed = [n for n, r in results["extract"].items() if r["error"]]
-    if failed:
-        console.print(
-            f"[yellow]sources that failed and are stale for this period: {', '.join(failed)}[/yellow]"
-        )
-    return 0
+    failure = None
+    try:
+        run_period(ctx, progress)
+    except Exception as exc:  # the verdict names it
+        stage = next((s for s in STAGES if s not in done), "the run")
+        # onetable's own errors name no personal value; a library's text may hold one
+        text = str(exc) if isinstance(exc, _own_errors()) else scrub(str(exc))
+        failure = f"{stage} failed: {type(exc).__name__}: {text}"
+    result = verdict(done, failure)
+    print_verdict(period, result)
+    return {"published": 0, "published with warnings": EXIT_WARNINGS}.get(
+        result.status, EXIT_NOT_PUBLISHED
+    )
+
+
+def _own_errors() -> tuple[type[Exception], ...]:
+    from onetable.connectors.reading import ConnectorError
+    from onetable.schemas.contracts import ContractError
+    from onetable.warehouse.ledger import AccountingError
+    from onetable.warehouse.sharing import SharingError
+    from onetable.warehouse.store import StoreError
+
+    return AccountingError, ConnectorError, ContractError, SharingError, StoreError
+
+
+def print_verdict(period, result) -> None:
+    """The run's last lines: the verdict, its reasons, and the sources on each side."""
+    colour = {"published": "green", "published with warnings": "yellow"}.get(result.status, "red")
+    console.print(f"[{colour}]verdict: {period} {result.status}[/{colour}]", highlight=False)
+    for reason in result.reasons:
+        console.print(f"  - {reason}", highlight=False)
+    console.print(
+        f"  sources published: {', '.join(result.published) or 'none'}; not published: "
+        f"{', '.join(result.stale) or 'none'}",
+        highlight=False,
+    )
 
 
 def cmd_link_records(args: argparse.Namespace) -> int:
@@ -230,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from onetable.schemas.contracts import ContractError
-    from onetable.warehouse.ledger import AccountingError
     from onetable.warehouse.store import StoreError
 
     try:
@@ -238,9 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, ContractError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
-    except AccountingError as exc:
-        console.print(f"[red]rows lost, the run stopped:[/red] {exc}", highlight=False)
-        return EXIT_ROWS_LOST
 
 
 if __name__ == "__main__":

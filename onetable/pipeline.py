@@ -81,6 +81,7 @@ def _extract(ctx: RunContext) -> dict:
             "unchanged": sum(m.unchanged for m in o.manifests),
             "error": o.error,
             "note": o.note,
+            "missing_columns": sorted({c for m in o.manifests for c in m.missing_columns}),
         }
         for o in outcomes
     }
@@ -167,3 +168,35 @@ def run_stage(name: str, ctx: RunContext) -> dict:
 
     with run_lock(ctx.store):
         return STAGES[name](ctx)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run amounts to, for its last line and its exit status."""
+
+    status: str  # "published", "published with warnings" or "not published"
+    reasons: list[str]  # the warnings, or why nothing was published
+    published: list[str]  # sources whose data of this period is in the published snapshot
+    stale: list[str]  # sources that failed: the period has what they gave before, if anything
+
+
+def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
+    """The verdict on a run from the results of the stages it finished, and the failure that
+    stopped it (a stage's error, named). Published means the publish stage committed."""
+    extract = results.get("extract", {})
+    stale = [name for name, r in extract.items() if r["error"]]
+    published = [name for name in extract if name not in stale] if "publish" in results else []
+    if "publish" not in results:
+        return Verdict("not published", [failure or "the run stopped before publishing"], [], stale)
+    reasons = [f"source {name} failed, so it is stale for this period" for name in stale]
+    reasons += [
+        f"source {name}: mapped column(s) {', '.join(r['missing_columns'])} missing from the "
+        "delivery, so those fields are empty for its records"
+        for name, r in extract.items()
+        if r.get("missing_columns")
+    ]
+    if violations := results.get("one_table", {}).get("violations"):
+        reasons.append(f"one table: {len(violations)} rule violation(s) between indicators")
+    if failure:
+        reasons.append(failure)
+    return Verdict("published with warnings" if reasons else "published", reasons, published, stale)

@@ -227,14 +227,14 @@ def test_the_dag_runs_the_same_stages_as_the_cli(county, airflow_db, monkeypatch
 
 
 def test_a_row_the_landing_insert_loses_fails_the_run(county, monkeypatch, capsys):
-    from onetable.cli import EXIT_ROWS_LOST, main
+    from onetable.cli import EXIT_NOT_PUBLISHED, main
     from onetable.connectors import landing
 
     new_rows = landing._new_rows
     monkeypatch.setattr(landing, "_new_rows", lambda prior: f"{new_rows(prior)} AND k._row <> 3")
     for name, value in county.items():
         monkeypatch.setenv(name, value)
-    assert main(["run", "--period", "2026-01"]) == EXIT_ROWS_LOST
+    assert main(["run", "--period", "2026-01"]) == EXIT_NOT_PUBLISHED
     out = " ".join(capsys.readouterr().out.split())
     assert (
         "extract of source 'registry', window [the start, 2026-02-01 00:00): 4 rows read but "

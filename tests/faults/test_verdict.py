@@ -1,0 +1,86 @@
+"""Every run ends with a verdict line, and its exit status follows it: 0 published, 3 published
+with warnings (listed), 4 not published (why); the sources on each side are named."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from faults.sql_county import make_county
+from onetable.cli import EXIT_NOT_PUBLISHED, EXIT_WARNINGS, main
+from onetable.pipeline import verdict
+
+
+@pytest.fixture
+def county(tmp_path, extension_cache, monkeypatch):
+    environ, urls = make_county(tmp_path, extension_cache)
+    for name, value in environ("cli").items():
+        monkeypatch.setenv(name, value)
+    return urls
+
+
+def _run(monkeypatch, capsys, url: str) -> tuple[int, list[str]]:
+    monkeypatch.setenv("AIRFLOW_CONN_REG", url)
+    code = main(["run", "--period", "2026-01"])
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("verdict:"))
+    return code, lines[start:]
+
+
+def test_a_clean_run_is_published(county, monkeypatch, capsys):
+    code, tail = _run(monkeypatch, capsys, county["2026-01"])
+    assert (code, tail) == (
+        0, ["verdict: 2026-01 published", "  sources published: registry; not published: none"]
+    )  # fmt: skip
+
+
+def test_a_failed_source_publishes_with_a_warning(county, monkeypatch, capsys, tmp_path):
+    code, tail = _run(monkeypatch, capsys, f"sqlite:///{tmp_path}/nowhere/registry.db")
+    assert code == EXIT_WARNINGS
+    assert tail[0] == "verdict: 2026-01 published with warnings"
+    assert tail[1] == "  - source registry failed, so it is stale for this period"
+    assert tail[-1] == "  sources published: none; not published: registry"
+
+
+def test_a_mapped_column_missing_from_the_delivery_is_a_warning(county, monkeypatch, capsys):
+    path = county["2026-01"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:  # the department renamed a column
+        db.execute("ALTER TABLE 户籍人口 RENAME COLUMN 出生日期 TO 出生年月")
+    code, tail = _run(monkeypatch, capsys, county["2026-01"])
+    assert code == EXIT_WARNINGS
+    assert tail[1] == (
+        "  - source registry: mapped column(s) 出生日期 missing from the delivery, so those fields "
+        "are empty for its records"
+    )
+
+
+def test_a_run_stopped_before_publishing_is_not_published(county, monkeypatch, capsys):
+    from onetable.linkage import link
+
+    def broken(*args):
+        raise RuntimeError("linkage broke on 张三's record")  # a library's text, with a name
+
+    monkeypatch.setattr(link, "link_ids", broken)
+    code, tail = _run(monkeypatch, capsys, county["2026-01"])
+    assert code == EXIT_NOT_PUBLISHED
+    assert tail[:2] == [
+        "verdict: 2026-01 not published",
+        "  - link failed: RuntimeError: linkage broke on 张*'s record",
+    ]
+
+
+def test_the_verdict_from_the_stages_results():
+    extract = {
+        "a": {"error": None, "missing_columns": []},
+        "b": {"error": "down", "missing_columns": []},
+    }
+    assert verdict({"extract": extract}, "link failed: X").status == "not published"
+    published = verdict({"extract": extract, "publish": {}, "one_table": {"violations": []}})
+    assert (published.status, published.published, published.stale) == (
+        "published with warnings", ["a"], ["b"]
+    )  # fmt: skip
+    extract["b"]["error"] = None
+    assert verdict({"extract": extract, "publish": {}}).status == "published"
+    bad = verdict({"extract": extract, "publish": {}, "one_table": {"violations": [("v", "r")]}})
+    assert bad.reasons == ["one table: 1 rule violation(s) between indicators"]
