@@ -1,0 +1,143 @@
+"""Issue 14, no silent loss in standardizing: each fault planted, then shown flagged, not lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onetable.linkage import standardize as st
+from onetable.pipeline import STAGES, RunContext, new_run_id
+from onetable.schemas.rules import id_check_char
+from onetable.warehouse.periods import Period
+from onetable.warehouse.store import open_store
+
+ID = "320324198003071233"
+# one of each kind of character that displays as nothing: C0, escape, DEL, C1, zero-width space,
+# BOM, soft hyphen, a bidi override, a bidi isolate, the word joiner
+INVISIBLE = "\x00\x1b\x7f\x85\u200b\ufeff\u00ad\u202e\u2066\u2060"
+# every standardizer of raw text, with a value it reads
+STANDARDIZERS = [
+    pytest.param(st.id_number, ID, id="id_number"),
+    pytest.param(st.sex, "男性", id="sex"),
+    pytest.param(st.credit_code, "91110000600037341L", id="credit_code"),
+    pytest.param(st.name, "张成玉", id="name"),
+    pytest.param(st.name, "買買提·艾力", id="name-traditional"),
+    pytest.param(st.parse_date, "1950年3月2日", id="date"),
+    pytest.param(lambda raw: st.parse_date(raw, ("%d/%m/%Y",)), "02/03/1950", id="date-format"),
+    pytest.param(st.phone, "0516-88881234转12", id="phone"),
+    pytest.param(st.address, "王集镇南许村十一组38号", id="address"),
+    pytest.param(st.text, "人民路 226号", id="text"),
+    pytest.param(st.integer, "1,200", id="integer"),
+    pytest.param(lambda raw: st.code(raw, {"城乡低保": "低保"}), "城乡低保", id="code"),
+    pytest.param(lambda raw: st.code(raw, {"城乡低保": "低保"}), "临时救助", id="code-unknown"),
+]
+
+
+@pytest.mark.parametrize("invisible", list(INVISIBLE), ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("standardize, raw", STANDARDIZERS)
+def test_every_standardizer_removes_and_flags_invisible_characters(standardize, raw, invisible):
+    """The value comes out as from the clean input, its flags led by `control_chars`."""
+    value, flags = standardize(raw)
+    assert value is not None
+    assert standardize(raw[:2] + invisible + raw[2:] + invisible) == (
+        value,
+        ("control_chars", *flags),
+    )
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        pytest.param("张\x00成玉", ("张成玉", ("control_chars",)), id="nul"),
+        pytest.param("\ufeff张成玉", ("张成玉", ("control_chars",)), id="bom-first"),
+        pytest.param(
+            "張\x00偉", ("张伟", ("control_chars", "name_traditional")), id="and-traditional"
+        ),
+        pytest.param("\x00", (None, ("control_chars", "name_missing")), id="nothing-else"),
+        pytest.param("\u200b \u200b", (None, ("control_chars", "name_missing")), id="blank-else"),
+        pytest.param("张\t成玉\r\n", ("张成玉", ()), id="tab-and-line-break-are-white-space"),
+        pytest.param("张\ue000", ("张\ue000", ()), id="private-use-kept"),
+        pytest.param("葛\U000e0100", ("葛\U000e0100", ()), id="variation-selector-kept"),
+        pytest.param("张\u3000成玉", ("张成玉", ()), id="ideographic-space-is-white-space"),
+    ],
+)
+def test_name_invisible_characters(raw, expected):
+    assert st.name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "standardize, raw, expected",
+    [
+        pytest.param(st.id_number, "\x00", (None, ("control_chars", "id_missing")), id="id-only-nul"),
+        pytest.param(st.id_number, "3203241980\x00", (None, ("control_chars", "id_malformed")), id="id-short"),
+        pytest.param(st.sex, "\u200b", (None, ("control_chars", "sex_missing")), id="sex-only-zwsp"),
+        pytest.param(st.text, "第一行\n第二行", ("第一行 第二行", ()), id="text-line-break"),
+        pytest.param(st.text, "\x00", (None, ("control_chars",)), id="text-only-nul"),
+        pytest.param(st.phone, "139\x1f1234\x1f5678", ("13912345678", ("control_chars",)), id="unit-separator"),
+    ],
+)  # fmt: skip
+def test_invisible_characters_with_other_flags(standardize, raw, expected):
+    assert standardize(raw) == expected
+
+
+PERSONS = """\
+source: persons
+department: 公安
+name_zh: 户籍人口
+entity: person
+location: {kind: file, path: persons/*.csv, format: csv}
+record_key: {column: 人员编号}
+read: {mode: snapshot}
+columns:
+  姓名: {to: name, convert: name}
+  身份证号: {to: id_number, convert: id_number}
+  出生日期: {to: birth_date, convert: date}
+  村代码: {to: village_code}
+"""
+
+
+def _id(body: str) -> str:
+    return body + id_check_char(body)
+
+
+def _environ(tmp_path: Path, store_settings, mappings: dict[str, str]) -> dict[str, str]:
+    sources = tmp_path / "mappings"
+    sources.mkdir()
+    for name, text in mappings.items():
+        (sources / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return {
+        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
+        "ONETABLE_STORE_KEY": store_settings.key,
+        "ONETABLE_SOURCES_DIR": str(sources),
+        "ONETABLE_DATA_ROOT": str(tmp_path / "data"),
+        "ONETABLE_OUT_DIR": str(tmp_path / "out"),
+        "ONETABLE_PSEUDONYM_KEY": "k" * 40,
+    }
+
+
+def test_a_nul_in_a_name_is_removed_and_flagged_from_landing_to_staging(tmp_path, store_settings):
+    environ = _environ(tmp_path, store_settings, {"persons": PERSONS})
+    path = tmp_path / "data/persons/户籍_20260131.csv"
+    path.parent.mkdir(parents=True)
+    rows = [
+        "人员编号,姓名,身份证号,出生日期,村代码",
+        f"R1,张\x00成玉,{_id('32032419400302001')},1940-03-02,320324110201",
+        f"R2,王芳,{_id('32032419620715002')},1962-07-15,320324110201",
+    ]
+    path.write_bytes(("\n".join(rows) + "\n").encode("utf-8"))
+    ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
+    extracted = STAGES["extract"](ctx)
+    assert extracted["persons"]["landed"] == 2 and extracted["persons"]["quarantined"] == 0
+    with open_store(ctx.store) as con:
+        (landed,) = con.execute(
+            "SELECT 姓名 FROM landing.persons WHERE _record_key = 'R1'"
+        ).fetchone()
+    assert landed == "张\x00成玉"  # landing keeps what the department sent
+    result = STAGES["standardize"](ctx)
+    assert result["persons"] == {"records": 2, "flagged": 1, "ended": 0}
+    with open_store(ctx.store) as con:
+        staged = con.execute(
+            "SELECT _record_key, name, _flags FROM staging.persons ORDER BY 1"
+        ).fetchall()
+    assert staged == [("R1", "张成玉", ["name:control_chars"]), ("R2", "王芳", [])]
