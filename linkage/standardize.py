@@ -67,6 +67,7 @@ _BUILDING = re.compile(r"(\d+)(?:栋|号楼)")
 _DASHED_FLAT = re.compile(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])")
 _ROOM = re.compile(r"单元(\d+)号?(?![\d室])")
 _INTEGER = re.compile(r"-?\d+(\.0+)?")
+_VILLAGE_CODE = re.compile(r"\d{12}", re.ASCII)
 # tab and line breaks are layout (a multi-line address, a spreadsheet cell's Alt+Enter): each
 # standardizer treats them as white space, as before
 _LAYOUT = frozenset("\t\n\v\f\r")
@@ -342,6 +343,20 @@ def code(raw: str | None, values: dict[str, str]) -> Result:
     if cleaned in values:
         return values[cleaned], ()
     return cleaned, ("code_unknown",)
+
+
+@_visible_first
+def village_code(raw: str | None, known: Callable[[str], bool]) -> Result:
+    """A 村（社区）code: 12 digits (统计用区划代码), NFKC, no spaces or spreadsheet apostrophes.
+    A code the division registry does not hold (`known`, schemas/divisions.py) is flagged
+    `unknown_code`, a value that is not 12 digits `malformed_code`; both are kept for linkage
+    but place no one, so no invented village reaches the one table (linkage/link.py)."""
+    if raw is None or not raw.strip():
+        return None, ()
+    cleaned = _SPACES.sub("", _ascii(raw)).strip(_QUOTES)
+    if not _VILLAGE_CODE.fullmatch(cleaned):
+        return cleaned, ("malformed_code",)
+    return cleaned, () if known(cleaned) else ("unknown_code",)
 
 
 @functools.cache

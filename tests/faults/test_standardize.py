@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from onetable.linkage import standardize as st
 from onetable.pipeline import STAGES, RunContext, new_run_id
+from onetable.schemas.contracts import load_contracts
+from onetable.schemas.divisions import COLUMNS, registry, village_codes
 from onetable.schemas.rules import id_check_char
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import open_store
@@ -135,9 +138,56 @@ def test_a_nul_in_a_name_is_removed_and_flagged_from_landing_to_staging(tmp_path
         ).fetchone()
     assert landed == "张\x00成玉"  # landing keeps what the department sent
     result = STAGES["standardize"](ctx)
-    assert result["persons"] == {"records": 2, "flagged": 1, "ended": 0}
+    assert result["persons"] == {
+        "records": 2, "flagged": 1, "ended": 0,
+        "unknown_village_codes": {}, "malformed_village_codes": 0,
+    }  # fmt: skip
     with open_store(ctx.store) as con:
         staged = con.execute(
             "SELECT _record_key, name, _flags FROM staging.persons ORDER BY 1"
         ).fetchall()
     assert staged == [("R1", "张成玉", ["name:control_chars"]), ("R2", "王芳", [])]
+
+
+# --- a village code not in the division registry ------------------------------------------------
+
+VILLAGE_A, VILLAGE_B = "320324110201", "320324110202"
+DIVISIONS = [  # a deployment's registry: level, code, name, county_code, parent_code, parent_name
+    ("county", "320324", "睢宁县", "320324", "320300", "徐州市"),
+    ("township", "320324110", "凌城镇", "320324", "320324", "睢宁县"),
+    ("village", VILLAGE_A, "凌东村", "320324", "320324110", "凌城镇"),
+    ("village", VILLAGE_B, "凌闸村", "320324", "320324110", "凌城镇"),
+    ("county", "320382", "邳州市", "320382", "320300", "徐州市"),
+    ("village", "", "某某村", "320382", "", ""),  # a county whose villages have names only
+]
+KNOWN = village_codes(pd.DataFrame(DIVISIONS, columns=COLUMNS)).knows
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        pytest.param(VILLAGE_A, (VILLAGE_A, ()), id="in-registry"),
+        pytest.param("３２０３２４１１０２０１", (VILLAGE_A, ()), id="full-width"),
+        pytest.param(" 320324 110201 ", (VILLAGE_A, ()), id="spaces"),
+        pytest.param("'320324110201", (VILLAGE_A, ()), id="spreadsheet-apostrophe"),
+        pytest.param("320324110201\x00", (VILLAGE_A, ("control_chars",)), id="nul"),
+        pytest.param("320324110299", ("320324110299", ("unknown_code",)), id="not-in-its-county"),
+        pytest.param("320311001001", ("320311001001", ("unknown_code",)), id="county-not-in-registry"),
+        pytest.param("320382100201", ("320382100201", ()), id="county-without-village-codes"),
+        pytest.param("3203241102", ("3203241102", ("malformed_code",)), id="ten-digits"),
+        pytest.param("32032411020X", ("32032411020X", ("malformed_code",)), id="letter"),
+        pytest.param("٣٢٠٣٢٤١١٠٢٠١", ("٣٢٠٣٢٤١١٠٢٠١", ("malformed_code",)), id="non-latin-digits"),
+        pytest.param(" ", (None, ()), id="blank"),
+        pytest.param(None, (None, ()), id="none"),
+    ],
+)  # fmt: skip
+def test_village_code(raw, expected):
+    assert st.village_code(raw, KNOWN) == expected
+
+
+def test_the_shipped_registry_checks_the_county_of_a_village_code():
+    """The shipped Jiangsu tree names villages without codes: it vouches for a code's county."""
+    knows = village_codes(registry(load_contracts())).knows
+    assert knows("320324110201") and knows("320116400001")
+    assert not knows("999999110201") and not knows("110105001001")  # no such county in Jiangsu
+    assert not knows("320100001001")  # 南京市 is a city, not a county
