@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from onetable.linkage import standardize as st
-from onetable.pipeline import STAGES, RunContext, new_run_id
-from onetable.schemas.contracts import load_contracts
+from onetable.pipeline import STAGES, RunContext, new_run_id, run_period
+from onetable.schemas.contracts import SHIPPED, load_contracts
 from onetable.schemas.divisions import COLUMNS, registry, village_codes
 from onetable.schemas.rules import id_check_char
 from onetable.warehouse.periods import Period
@@ -191,3 +193,98 @@ def test_the_shipped_registry_checks_the_county_of_a_village_code():
     assert knows("320324110201") and knows("320116400001")
     assert not knows("999999110201") and not knows("110105001001")  # no such county in Jiangsu
     assert not knows("320100001001")  # 南京市 is a city, not a county
+
+
+REGISTRY = """\
+source: registry
+department: 公安
+name_zh: 户籍人口
+entity: person
+location: {kind: file, path: registry/*.csv, format: csv}
+record_key: {column: 人员编号}
+read: {mode: snapshot}
+columns:
+  姓名: {to: name, convert: name}
+  性别: {to: sex, convert: code}
+  出生日期: {to: birth_date, convert: date}
+  身份证号: {to: id_number, convert: id_number}
+  村代码: {to: village_code}
+  人员类型: {to: residence_type, convert: code}
+"""
+RESIDENTS = REGISTRY.replace("source: registry", "source: residents").replace(
+    "registry/*.csv", "residents/*.csv"
+)
+UNKNOWN, OTHER_COUNTY, MALFORMED = "320324110199", "320311001001", "3203241102"
+PEOPLE = {  # key: (name, sex, birth, id body, village code in the registry)
+    "R1": ("张伟", "男", "1950-03-02", "32032419500302001", VILLAGE_A),
+    "R2": ("王芳", "女", "1962-07-15", "32032419620715002", UNKNOWN),  # also in residents, in B
+    "R3": ("李娜", "女", "1985-01-09", "32032419850109002", OTHER_COUNTY),
+    "R4": ("赵强", "男", "1990-05-05", "32032419900505001", MALFORMED),
+}
+
+
+def _persons_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    lines = ["人员编号,姓名,性别,出生日期,身份证号,村代码,人员类型"]
+    for key, village in rows:
+        name, sex, born, body, _ = PEOPLE[key]
+        lines.append(f"{key},{name},{sex},{born},{_id(body)},{village},户籍人口")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def deployment(tmp_path, store_settings):
+    """A county of four persons whose registry records carry a known code, a code its village
+    list lacks, a code of a county the registry does not hold, and a value that is no code; a
+    second department has one of them in a known village."""
+    environ = _environ(tmp_path, store_settings, {"registry": REGISTRY, "residents": RESIDENTS})
+    data = Path(environ["ONETABLE_DATA_ROOT"])
+    _persons_csv(data / "registry/户籍_20260131.csv", [(k, p[4]) for k, p in PEOPLE.items()])
+    _persons_csv(data / "residents/实有_20260131.csv", [("R2", VILLAGE_B)])
+    root = tmp_path / "contracts"
+    shutil.copytree(
+        SHIPPED, root, ignore=shutil.ignore_patterns("*.py", "__pycache__", "reference")
+    )
+    pd.DataFrame(DIVISIONS, columns=COLUMNS).to_csv(root / "divisions.csv", index=False)
+    (root / "divisions.yaml").write_text(
+        "path: divisions.csv\nedition: a deployment's own\nreference_date: 2025-12-31\n",
+        encoding="utf-8",
+    )
+    ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
+    contracts = load_contracts(root, sources_dir=Path(environ["ONETABLE_SOURCES_DIR"]))
+    return dataclasses.replace(ctx, contracts=contracts)
+
+
+def test_a_village_code_not_in_the_registry_places_no_one(deployment):
+    results = run_period(deployment)
+    assert results["standardize"]["registry"]["unknown_village_codes"] == {
+        OTHER_COUNTY: 1, UNKNOWN: 1,
+    }  # fmt: skip
+    assert results["standardize"]["registry"]["malformed_village_codes"] == 1
+    assert results["standardize"]["residents"]["unknown_village_codes"] == {}
+    assert results["link"]["records"] == 5 and results["link"]["persons"] == 4  # none dropped
+    assert results["one_table"]["villages"] == 2 and results["one_table"]["unplaced"] == 2
+    summary = str(results)
+    for name, _, _, body, _ in PEOPLE.values():
+        assert name not in summary and _id(body) not in summary and MALFORMED not in summary
+    with open_store(deployment.store) as con:
+        staged = con.execute(
+            "SELECT _record_key, village_code, list_filter(_flags, f -> f LIKE 'village_code:%') "
+            "FROM staging.registry ORDER BY 1"
+        ).fetchall()
+        placed = con.execute(
+            "SELECT r.record_key, p.village_code FROM core.person_period p "
+            "JOIN core.person_registry r USING (person_id) WHERE r.source = 'registry' ORDER BY 1"
+        ).fetchall()
+        villages = con.execute(
+            "SELECT village_code, value FROM marts.one_table WHERE indicator = 'RK01' ORDER BY 1"
+        ).fetchall()
+    assert staged == [  # kept and flagged, for linkage and the check
+        ("R1", VILLAGE_A, []),
+        ("R2", UNKNOWN, ["village_code:unknown_code"]),
+        ("R3", OTHER_COUNTY, ["village_code:unknown_code"]),
+        ("R4", MALFORMED, ["village_code:malformed_code"]),
+    ]
+    # R2 placed by the other department's record; R3 and R4 have no valid code: unplaced
+    assert placed == [("R1", VILLAGE_A), ("R2", VILLAGE_B), ("R3", None), ("R4", None)]
+    assert villages == [(VILLAGE_A, 1), (VILLAGE_B, 1)]  # no invented village in the one table
