@@ -220,6 +220,7 @@ PEOPLE = {  # key: (name, sex, birth, id body, village code in the registry)
     "R2": ("王芳", "女", "1962-07-15", "32032419620715002", UNKNOWN),  # also in residents, in B
     "R3": ("李娜", "女", "1985-01-09", "32032419850109002", OTHER_COUNTY),
     "R4": ("赵强", "男", "1990-05-05", "32032419900505001", MALFORMED),
+    "R5": ("孙丽", "女", "1972-11-20", "32032419721120002", VILLAGE_A),
 }
 
 
@@ -234,7 +235,7 @@ def _persons_csv(path: Path, rows: list[tuple[str, str]]) -> None:
 
 @pytest.fixture
 def deployment(tmp_path, store_settings):
-    """A county of four persons whose registry records carry a known code, a code its village
+    """A county of five persons whose registry records carry known codes, a code its village
     list lacks, a code of a county the registry does not hold, and a value that is no code; a
     second department has one of them in a known village."""
     environ = _environ(tmp_path, store_settings, {"registry": REGISTRY, "residents": RESIDENTS})
@@ -262,7 +263,7 @@ def test_a_village_code_not_in_the_registry_places_no_one(deployment):
     }  # fmt: skip
     assert results["standardize"]["registry"]["malformed_village_codes"] == 1
     assert results["standardize"]["residents"]["unknown_village_codes"] == {}
-    assert results["link"]["records"] == 5 and results["link"]["persons"] == 4  # none dropped
+    assert results["link"]["records"] == 6 and results["link"]["persons"] == 5  # none dropped
     assert results["one_table"]["villages"] == 2 and results["one_table"]["unplaced"] == 2
     summary = str(results)
     for name, _, _, body, _ in PEOPLE.values():
@@ -284,7 +285,10 @@ def test_a_village_code_not_in_the_registry_places_no_one(deployment):
         ("R2", UNKNOWN, ["village_code:unknown_code"]),
         ("R3", OTHER_COUNTY, ["village_code:unknown_code"]),
         ("R4", MALFORMED, ["village_code:malformed_code"]),
+        ("R5", VILLAGE_A, []),
     ]
     # R2 placed by the other department's record; R3 and R4 have no valid code: unplaced
-    assert placed == [("R1", VILLAGE_A), ("R2", VILLAGE_B), ("R3", None), ("R4", None)]
-    assert villages == [(VILLAGE_A, 1), (VILLAGE_B, 1)]  # no invented village in the one table
+    assert placed == [
+        ("R1", VILLAGE_A), ("R2", VILLAGE_B), ("R3", None), ("R4", None), ("R5", VILLAGE_A),
+    ]  # fmt: skip
+    assert villages == [(VILLAGE_A, 2), (VILLAGE_B, 1)]  # no invented village in the one table
