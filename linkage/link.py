@@ -42,6 +42,9 @@ _TABLES = {
     "birth_date DATE, village_code VARCHAR, residence_type VARCHAR, active BOOLEAN, "
     "valid_from DATE, valid_to DATE, recorded_at TIMESTAMP",
 }
+# flags of a village code the division registry does not hold or of a value that is no code
+# (linkage/staging.py)
+_UNPLACING = frozenset({"village_code:unknown_code", "village_code:malformed_code"})
 
 
 def person_sources(contracts: Contracts) -> list[Source]:
@@ -97,6 +100,14 @@ def link_ids(
     })  # fmt: skip
     ids, events, next_number = stable_ids(clusters, registry, next_number)
     return pd.Series(ids[_key(records)].to_numpy(), index=records.index), events, next_number
+
+
+def placing_codes(records: pd.DataFrame) -> pd.Series:
+    """Each record's village code where it may place its person: a flagged one stays in staging
+    and in matching but places no one, so the person's village comes from their other records,
+    or they have none (unplaced) rather than an invented one."""
+    unplacing = records["_flags"].map(lambda flags: not _UNPLACING.isdisjoint(flags))
+    return records["village_code"].mask(unplacing.astype(bool))
 
 
 def _golden(records: pd.DataFrame, period: Period) -> pd.DataFrame:
@@ -203,7 +214,7 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
                     ["run_id", "logged_at", *EVENT_COLUMNS]
                 ],
             )
-        golden = _golden(records, period)
+        golden = _golden(records.assign(village_code=placing_codes(records)), period)
         _replace_period(con, "core.person_period", golden, period)
         groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]
         groups = (

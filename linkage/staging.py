@@ -1,9 +1,11 @@
 """The standardize stage: each source's landed records, as of the period's end, in canonical
 columns with standardized values and the flags their checks raised (bad values flagged, not
-dropped). One row per department record: the latest version it had by the period's end."""
+dropped). One row per department record: the latest version it had by the period's end. A
+village code is checked against the division registry the contracts name."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import duckdb
@@ -12,6 +14,7 @@ import pandas as pd
 from onetable.connectors.landing import landed_columns, latest_rows_sql
 from onetable.linkage import standardize as st
 from onetable.schemas.contracts import Contracts, Mapping, Source
+from onetable.schemas.divisions import VillageCodes, registry, village_codes
 from onetable.warehouse.ledger import insert_frame, tables, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
@@ -42,6 +45,20 @@ def converter(mapping: Mapping) -> Callable[[str | None], st.Result]:
             return st.text
 
 
+def village_checked(
+    convert: Callable[[str | None], st.Result], villages: VillageCodes
+) -> Callable[[str | None], st.Result]:
+    """`convert`, then the village code it gives checked against the registry, whatever the
+    mapping's conversion (a department's own village numbers mapped to codes by `code`)."""
+
+    def checked(raw: str | None) -> st.Result:
+        value, flags = convert(raw)
+        code, more = st.village_code(value, villages.knows)
+        return code, (*flags, *more)
+
+    return checked
+
+
 def staged_columns(source: Source) -> list[str]:
     """Canonical column names of a source's staging table, in mapping order."""
     mapped = [source.target(c)[1] for c in source.columns]
@@ -59,7 +76,7 @@ def state_sql(source: Source, period: Period) -> str:
 
 
 def standardize_source(
-    con: duckdb.DuckDBPyConnection, source: Source, period: Period
+    con: duckdb.DuckDBPyConnection, source: Source, period: Period, villages: VillageCodes
 ) -> pd.DataFrame:
     """The staging rows of one source for one period."""
     present = set(landed_columns(con, source))
@@ -78,6 +95,8 @@ def standardize_source(
             out[column] = None
             continue
         convert = converter(mapping)
+        if column == "village_code":
+            convert = village_checked(convert, villages)
         raw = frame[src_col].astype(object).where(frame[src_col].notna(), None)
         results = {v: convert(v) for v in pd.unique(raw)}  # distinct values only
         out[column] = [results[v][0] for v in raw]
@@ -110,6 +129,20 @@ def consistency_flags(staged: pd.DataFrame) -> list[tuple[str, ...]]:
     ]
 
 
+def village_code_counts(staged: pd.DataFrame) -> dict:
+    """The village codes of staged rows the registry does not hold, with their records (a code is
+    not personal data: the run summary shows it), and the count of values that are no code at
+    all (those could be anything, so they are counted, never shown)."""
+    if "village_code" not in staged:
+        return {"unknown_village_codes": {}, "malformed_village_codes": 0}
+    rows = list(zip(staged["village_code"], staged["_flags"], strict=True))
+    unknown = Counter(code for code, flags in rows if "village_code:unknown_code" in flags)
+    return {
+        "unknown_village_codes": dict(sorted(unknown.items())),
+        "malformed_village_codes": sum("village_code:malformed_code" in f for _, f in rows),
+    }
+
+
 def _write(
     con: duckdb.DuckDBPyConnection, source: Source, period: Period, frame: pd.DataFrame
 ) -> None:
@@ -124,14 +157,16 @@ def _write(
 
 
 def standardize(settings: StoreSettings, contracts: Contracts, period: Period, run_id: str) -> dict:
-    """Stage every source that has landed anything; counts per source."""
+    """Stage every source that has landed anything; counts per source, with the village codes
+    the division registry does not hold."""
     counts = {}
+    villages = village_codes(registry(contracts))
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
         landed = tables(con, "landing")
         for name, source in contracts.sources.items():
             if name not in landed:
                 continue
-            frame = standardize_source(con, source, period)
+            frame = standardize_source(con, source, period, villages)
             _write(con, source, period, frame)
             flagged = int(sum(1 for f in frame["_flags"] if f))
             # each count by its own query: the landed records the period holds, the rows staged
@@ -146,5 +181,6 @@ def standardize(settings: StoreSettings, contracts: Contracts, period: Period, r
                 "records": len(frame),
                 "flagged": flagged,
                 "ended": int(frame["_ended"].sum()),
+                **village_code_counts(frame),
             }
     return counts

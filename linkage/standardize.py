@@ -4,6 +4,8 @@ Each returns the standardized value (None when nothing usable remains) and the f
 value that fails a check is flagged and still returned where something usable remains, so the
 record is linked on what it has (docs/architecture.md, "Never": drop a record because one value
 is bad).
+Every standardizer of raw text first removes the characters that display as nothing (control
+and format characters, `_visible`) and flags them, so a value matches the one it looks like.
 The stage applies them to distinct values only: a name or a date repeats across many records.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Concatenate, ParamSpec
 
 from opencc import OpenCC
 from pypinyin import Style, lazy_pinyin
@@ -28,6 +32,7 @@ from onetable.schemas.rules import (
 )
 
 Result = tuple[str | None, tuple[str, ...]]
+_P = ParamSpec("_P")
 
 _SPACES = re.compile(r"[\s\u3000]+")
 # interpuncts departments type for 维吾尔族 and other names (NFKC folds the half-width ･ into ・)
@@ -62,6 +67,44 @@ _BUILDING = re.compile(r"(\d+)(?:栋|号楼)")
 _DASHED_FLAT = re.compile(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])")
 _ROOM = re.compile(r"单元(\d+)号?(?![\d室])")
 _INTEGER = re.compile(r"-?\d+(\.0+)?")
+_VILLAGE_CODE = re.compile(r"\d{12}", re.ASCII)
+# tab and line breaks are layout (a multi-line address, a spreadsheet cell's Alt+Enter): each
+# standardizer treats them as white space, as before
+_LAYOUT = frozenset("\t\n\v\f\r")
+_INVISIBLE = frozenset(("Cc", "Cf"))
+
+
+def _visible(raw: str) -> tuple[str, tuple[str, ...]]:
+    """`raw` without the characters that display as nothing, flagged `control_chars` if it had any.
+
+    Removed: Unicode category Cc (C0, DEL and C1 controls: a NUL or an escape left by a database
+    dump or a bad conversion) and Cf (format characters: zero-width space and joiners, the BOM,
+    the soft hyphen, bidi marks and isolates, the word joiner), so a name with a NUL (U+0000) or
+    a zero-width space (U+200B) inside matches the name it looks like. Kept: tab and line breaks
+    (white space to every standardizer), private-use characters (Co: some department systems put
+    rare name characters, 生僻字, there) and variation selectors (Mn: they choose a Han
+    character's glyph), which are text."""
+    if raw.isprintable():  # the common case, checked in C
+        return raw, ()
+    kept = "".join(c for c in raw if c in _LAYOUT or unicodedata.category(c) not in _INVISIBLE)
+    return kept, () if kept == raw else ("control_chars",)
+
+
+def _visible_first(
+    standardizer: Callable[Concatenate[str | None, _P], Result],
+) -> Callable[Concatenate[str | None, _P], Result]:
+    """The standardizer on the raw value's visible characters, `control_chars` first among its
+    flags: every standardizer of raw text gets the same removal."""
+
+    @functools.wraps(standardizer)
+    def on_visible(raw: str | None, *args: _P.args, **kwargs: _P.kwargs) -> Result:
+        if raw is None:
+            return standardizer(raw, *args, **kwargs)
+        cleaned, removed = _visible(raw)
+        value, flags = standardizer(cleaned, *args, **kwargs)
+        return value, (*removed, *flags)
+
+    return on_visible
 
 
 def _ascii(raw: str) -> str:
@@ -69,6 +112,7 @@ def _ascii(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip()
 
 
+@_visible_first
 def id_number(raw: str | None) -> Result:
     """公民身份号码: full-width digits, spaces, apostrophes and scientific notation from
     spreadsheets, lower-case x, a 20-digit 残疾人证号 (its first 18), 15-digit legacy numbers
@@ -118,6 +162,7 @@ def id_consistency(
     return tuple(flags)
 
 
+@_visible_first
 def sex(raw: str | None) -> Result:
     """性别 as GB/T 2261.1 ('1' male, '2' female) from the words, letters and codes departments
     use; anything else (未知, 0, 9) flagged, with no value."""
@@ -127,6 +172,7 @@ def sex(raw: str | None) -> Result:
     return (value, ()) if value else (None, ("sex_unknown",))
 
 
+@_visible_first
 def credit_code(raw: str | None) -> Result:
     """统一社会信用代码: upper-case ASCII, no spaces; the GB 32100 check character checked."""
     if raw is None or not raw.strip():
@@ -143,6 +189,7 @@ def _t2s() -> OpenCC:
     return OpenCC("t2s")
 
 
+@_visible_first
 def name(raw: str | None) -> Result:
     """A person's name: NFKC, no inner spaces, one kind of interpunct (·) between name parts,
     traditional characters simplified (張偉 → 张伟) so one person written both ways matches."""
@@ -177,6 +224,7 @@ def _read_date(text: str, formats: tuple[str, ...]) -> tuple[date | None, tuple[
     return None, ("date_unreadable",)
 
 
+@_visible_first
 def parse_date(raw: str | None, formats: tuple[str, ...] = ()) -> Result:
     """ISO, 19500302, 1950年3月2日, 1950/3/2, 1950.3.2, a datetime, or an Excel serial; as ISO.
     `formats` (strptime patterns a department declares) are tried first. A day in the future or
@@ -198,6 +246,7 @@ def _area_split(digits: str) -> tuple[str, str] | None:
     return (area, number) if _LOCAL.fullmatch(number) else None
 
 
+@_visible_first
 def phone(raw: str | None) -> Result:
     """A mobile as 11 digits; a landline as area code-number (0516-88881234, 025-88881234), or
     its 7-8 digits when the area code is missing (flagged); an extension dropped (flagged)."""
@@ -243,6 +292,7 @@ _DIVISIONS = re.compile(
 )
 
 
+@_visible_first
 def address(raw: str | None) -> Result:
     """An address written one way for comparison: NFKC, no spaces, without the province, city,
     county and township some departments write before the village and others leave out;
@@ -261,6 +311,7 @@ def address(raw: str | None) -> Result:
     return text, ()
 
 
+@_visible_first
 def text(raw: str | None) -> Result:
     """Free text: NFKC, trimmed, inner runs of white space made one space."""
     if raw is None:
@@ -269,6 +320,7 @@ def text(raw: str | None) -> Result:
     return cleaned or None, ()
 
 
+@_visible_first
 def integer(raw: str | None) -> Result:
     """A count: NFKC, thousands separators dropped, 3.0 (a spreadsheet's number) read as 3."""
     if raw is None or not raw.strip():
@@ -279,6 +331,7 @@ def integer(raw: str | None) -> Result:
     return None, ("integer_invalid",)
 
 
+@_visible_first
 def code(raw: str | None, values: dict[str, str]) -> Result:
     """A department's code or label mapped to the canonical value; unknown values are flagged
     and kept as they are."""
@@ -290,6 +343,20 @@ def code(raw: str | None, values: dict[str, str]) -> Result:
     if cleaned in values:
         return values[cleaned], ()
     return cleaned, ("code_unknown",)
+
+
+@_visible_first
+def village_code(raw: str | None, known: Callable[[str], bool]) -> Result:
+    """A 村（社区）code: 12 digits (统计用区划代码), NFKC, no spaces or spreadsheet apostrophes.
+    A code the division registry does not hold (`known`, schemas/divisions.py) is flagged
+    `unknown_code`, a value that is not 12 digits `malformed_code`; both are kept for linkage
+    but place no one, so no invented village reaches the one table (linkage/link.py)."""
+    if raw is None or not raw.strip():
+        return None, ()
+    cleaned = _SPACES.sub("", _ascii(raw)).strip(_QUOTES)
+    if not _VILLAGE_CODE.fullmatch(cleaned):
+        return cleaned, ("malformed_code",)
+    return cleaned, () if known(cleaned) else ("unknown_code",)
 
 
 @functools.cache

@@ -8,6 +8,7 @@ gives names only), while a deployment's own registry, or the demo's synthetic on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -63,3 +64,32 @@ def name_of(divisions: pd.DataFrame, code: str) -> str | None:
 def children(divisions: pd.DataFrame, parent_code: str, level: str) -> pd.DataFrame:
     """The divisions of `level` directly under `parent_code`."""
     return divisions[(divisions["level"] == level) & (divisions["parent_code"] == parent_code)]
+
+
+@dataclass(frozen=True)
+class VillageCodes:
+    """The 12-digit village codes a registry vouches for. Where it gives a county's village codes
+    (a deployment's own registry, the demo's), a code of that county must be one of them; where it
+    names the county's villages without codes (the shipped Jiangsu tree), only the county part is
+    checked, since the registry cannot tell a real village code of it from an invented one."""
+
+    villages: frozenset[str]
+    counties: frozenset[str]
+    coded_counties: frozenset[str]  # counties whose villages carry codes in the registry
+
+    def knows(self, code: str) -> bool:
+        county = code[:6]
+        if county in self.coded_counties:
+            return code in self.villages
+        return county in self.counties
+
+
+def village_codes(divisions: pd.DataFrame) -> VillageCodes:
+    """What `divisions` can tell of a village code."""
+    coded = divisions.loc[(divisions["level"] == "village") & (divisions["code"] != ""), "code"]
+    counties = divisions.loc[(divisions["level"] == "county") & (divisions["code"] != ""), "code"]
+    return VillageCodes(
+        villages=frozenset(coded),
+        counties=frozenset(counties),
+        coded_counties=frozenset(c[:6] for c in coded),
+    )

@@ -1,5 +1,6 @@
 """The one-table stage: each 一套表 indicator per village for the period, from the published
-persons, with the rules that tie indicators checked (violations are reported, not hidden)."""
+persons, with the rules that tie indicators checked (violations are reported, not hidden), and
+the active persons it leaves out for want of a village counted (unplaced)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ _OPS = {"<=": operator.le, "<": operator.lt, "=": operator.eq, ">=": operator.ge
 
 
 def one_table(settings: StoreSettings, table: OneTable, period: Period, run_id: str) -> dict:
-    """Write marts.one_table for the period; returns the villages, the indicators and every rule
-    violation as (village, rule)."""
+    """Write marts.one_table for the period; returns the villages, the indicators, every rule
+    violation as (village, rule) and the active persons in no village (unplaced)."""
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
         con.execute(
             "CREATE TABLE IF NOT EXISTS marts.one_table (period VARCHAR, version VARCHAR, "
@@ -32,6 +33,11 @@ def one_table(settings: StoreSettings, table: OneTable, period: Period, run_id: 
             "AND village_code IS NOT NULL GROUP BY village_code ORDER BY village_code",
             [str(period)],
         ).fetchall()
+        (unplaced,) = con.execute(
+            "SELECT count(*) FROM marts.person_period WHERE period = ? AND active "
+            "AND village_code IS NULL",
+            [str(period)],
+        ).fetchone()
         values = []
         violations = []
         for village, *numbers in rows:
@@ -47,6 +53,13 @@ def one_table(settings: StoreSettings, table: OneTable, period: Period, run_id: 
         if values:
             con.executemany("INSERT INTO marts.one_table VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
         tx.audit(
-            "one_table", f"period {period}", {"villages": len(rows), "violations": len(violations)}
+            "one_table",
+            f"period {period}",
+            {"villages": len(rows), "violations": len(violations), "unplaced": unplaced},
         )
-    return {"villages": len(rows), "indicators": len(table.indicators), "violations": violations}
+    return {
+        "villages": len(rows),
+        "indicators": len(table.indicators),
+        "violations": violations,
+        "unplaced": unplaced,
+    }
