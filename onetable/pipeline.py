@@ -195,6 +195,15 @@ def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
         for name, r in extract.items()
         if r.get("missing_columns")
     ]
+    for name, r in results.get("standardize", {}).items():
+        if codes := r.get("unknown_village_codes"):
+            listed = ", ".join(f"{code} ({n} record(s))" for code, n in codes.items())
+            reasons.append(
+                f"source {name}: village code(s) not in the division registry, placing no one: "
+                f"{listed}"
+            )
+    if unplaced := results.get("one_table", {}).get("unplaced"):
+        reasons.append(f"one table: {unplaced} active person(s) with no village, counted nowhere")
     if violations := results.get("one_table", {}).get("violations"):
         reasons.append(f"one table: {len(violations)} rule violation(s) between indicators")
     if failure:

@@ -84,3 +84,17 @@ def test_the_verdict_from_the_stages_results():
     assert verdict({"extract": extract, "publish": {}}).status == "published"
     bad = verdict({"extract": extract, "publish": {}, "one_table": {"violations": [("v", "r")]}})
     assert bad.reasons == ["one table: 1 rule violation(s) between indicators"]
+
+
+def test_unknown_village_codes_and_unplaced_persons_are_warnings():
+    results = {
+        "extract": {"a": {"error": None, "missing_columns": []}},
+        "standardize": {"a": {"unknown_village_codes": {"320324999201": 2}}},
+        "publish": {},
+        "one_table": {"violations": [], "unplaced": 3},
+    }
+    assert verdict(results).reasons == [
+        "source a: village code(s) not in the division registry, placing no one: "
+        "320324999201 (2 record(s))",
+        "one table: 3 active person(s) with no village, counted nowhere",
+    ]
