@@ -224,6 +224,7 @@ def _land(
                     manifest.locations.append(location)
         if batch.rows is not None:
             _insert(con, source, window, manifest, batch.rows, extracted_at, rejected, has_prior)
+    manifest.landed -= _quarantine_duplicates(con, source, manifest, rejected)
     if source.read.mode == "snapshot":
         if not accept_shrink:
             _hold_a_shrunken_snapshot(con, source, manifest)
@@ -406,6 +407,75 @@ _STORED = (
 def _new_rows(has_prior: bool) -> str:
     """The rows of a batch to insert: keyed, and not already stored as they are."""
     return f"{_KEYED} AND NOT {_STORED}" if has_prior else _KEYED
+
+
+def _quarantine_duplicates(
+    con: duckdb.DuckDBPyConnection, source: Source, manifest: Manifest,
+    rejected: list[QuarantineRecord],
+) -> int:  # fmt: skip
+    """Take out of the window the rows whose record key this delivery holds more than once, and
+    quarantine them (C006): with `record_key.latest_by` all but the latest, else all but one of
+    exact copies, else every copy (which of two differing rows is the record is not ours to
+    guess). Returns the rows taken out; the caller's accounting sees them as quarantined."""
+    latest = source.record_key.latest_by
+    columns = [c for c in landed_columns(con, source) if c not in _LINEAGE]
+    this = "_window_end = ? AND _window_start IS NOT DISTINCT FROM ? AND _version = ?"
+    params = [manifest.window.end, manifest.window.start, manifest.version]
+    repeated = (
+        f"SELECT _record_key FROM {table_name(source)} WHERE {this} AND _op = 'upsert' "
+        "GROUP BY _record_key HAVING count(*) > 1"
+    )
+    if not con.execute(f"SELECT count(*) FROM ({repeated})", params).fetchone()[0]:
+        return 0  # the common case, found by one column's aggregate
+    by_key = "PARTITION BY _record_key"
+    if latest:
+        order = f"try_cast({_q(latest)} AS TIMESTAMP) DESC NULLS LAST, {_q(latest)} DESC NULLS LAST, _row DESC"
+        keep = f"row_number() OVER ({by_key} ORDER BY {order}) = 1"
+    else:
+        same = f"min(_row_hash) OVER ({by_key}) = max(_row_hash) OVER ({by_key})"
+        keep = f"{same} AND row_number() OVER ({by_key} ORDER BY _row) = 1"
+    copies = (
+        f"SELECT _record_key, {LOCATION}, {SHEET}, {ROW}, "
+        f"concat_ws(chr(9), {', '.join(map(_q, columns))}) AS raw, count(*) OVER ({by_key}) AS n, "
+        f"{keep} AS keeps FROM {table_name(source)} WHERE {this} AND _op = 'upsert' "
+        f"AND _record_key IN ({repeated})"
+    )
+    rows = con.execute(
+        f"SELECT {LOCATION}, {SHEET}, {ROW}, raw, n, keeps, "
+        f"max({ROW}) FILTER (WHERE keeps) OVER ({by_key}) FROM ({copies}) ORDER BY {ROW}",
+        params * 2,
+    ).fetchall()
+    out = [
+        (loc, sheet, row, raw, n, kept)
+        for loc, sheet, row, raw, n, keeps, kept in rows
+        if not keeps
+    ]
+    if not out:
+        return 0
+    field = source.record_key.column or ",".join(source.record_key.hash_of or [])
+    for location, sheet, row, raw, n, kept in out:
+        if kept is None:
+            reason = (
+                f"the record key is in this delivery {n} times with different values, so no "
+                "copy is taken: correct the export, or name record_key.latest_by"
+            )
+        elif latest:
+            reason = f"the record key is in this delivery {n} times; row {kept}, latest by {latest}, was taken"
+        else:
+            reason = f"an exact copy of row {kept} of this delivery, which was taken"
+        rejected.append(QuarantineRecord(source=source.source, rule_id="C006", location=location,
+                                         sheet=sheet, row_number=row, field=field, raw=raw,
+                                         reason=reason))  # fmt: skip
+    _landing_duplicates = pa.table({
+        "loc": [r[0] for r in out], "sheet": [r[1] for r in out], "row": [r[2] for r in out],
+    })  # fmt: skip
+    (removed,) = con.execute(
+        f"DELETE FROM {table_name(source)} t USING _landing_duplicates d WHERE {this} "
+        f"AND t.{LOCATION} IS NOT DISTINCT FROM d.loc AND t.{SHEET} IS NOT DISTINCT FROM d.sheet "
+        f"AND t.{ROW} = d.row",
+        params,
+    ).fetchone()
+    return removed
 
 
 def _hold_a_shrunken_snapshot(

@@ -204,6 +204,9 @@ class RecordKey(_Strict):
 
     column: str | None = None
     hash_of: list[str] | None = None
+    # a key one delivery holds more than once: keep the row latest by this column (a date or
+    # time), quarantine the others; without it every copy is quarantined but for exact copies
+    latest_by: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> RecordKey:
@@ -212,7 +215,8 @@ class RecordKey(_Strict):
         return self
 
     def source_columns(self) -> list[str]:
-        return [self.column] if self.column else list(self.hash_of or [])
+        named = [self.column] if self.column else list(self.hash_of or [])
+        return named + ([self.latest_by] if self.latest_by else [])
 
 
 class ReadMode(_Strict):

@@ -105,3 +105,51 @@ def test_a_snapshot_may_end_up_to_its_max_shrink(store_settings, tmp_path, ended
     else:
         manifest = _extract(store_settings, _source(), data, 2).manifests[0]
     assert manifest.tombstones == ended
+
+
+def _quarantined(settings) -> list[tuple]:
+    with open_store(settings) as con:
+        return con.execute(
+            "SELECT row_number, rule_id, reason FROM quarantine.rows ORDER BY row_number"
+        ).fetchall()
+
+
+def test_a_key_twice_in_one_delivery_is_quarantined_not_dropped(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/出租_20260131.csv", HEADER,
+              ["P1,张三,1,正常", "P2,李四,2,正常", "P1,张三,1,迁出", "P2,李四,2,正常", "P3,王五,3,正常"])  # fmt: skip
+    manifest = _extract(store_settings, _source(), data, 1).manifests[0]
+    assert (manifest.read, manifest.landed, manifest.quarantined) == (5, 2, 3)
+    assert _quarantined(store_settings) == [
+        (2, "C006", "the record key is in this delivery 2 times with different values, so no copy "
+                    "is taken: correct the export, or name record_key.latest_by"),
+        (4, "C006", "the record key is in this delivery 2 times with different values, so no copy "
+                    "is taken: correct the export, or name record_key.latest_by"),
+        (5, "C006", "an exact copy of row 3 of this delivery, which was taken"),
+    ]  # fmt: skip
+    assert _records(store_settings, "2026-01") == ["P2", "P3"]
+    with open_store(store_settings) as con:
+        (kept,) = con.execute("SELECT sum(rows_kept) FROM meta.accounting").fetchone()
+    assert kept == 2
+
+
+def test_a_key_twice_is_resolved_by_the_mappings_latest_by(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/出租_20260131.csv", "人员编号,姓名,状态,更新时间",
+              ["P1,张三,迁出,2026-01-20", "P1,张三,正常,2026-01-05", "P2,李四,正常,2026-01-07"])  # fmt: skip
+    source = make_source(
+        "rental", {"kind": "file", "path": "drop/*.csv", "format": "csv"},
+        read={"mode": "snapshot"}, record_key={"column": "人员编号", "latest_by": "更新时间"},
+    )  # fmt: skip
+    manifest = _extract(store_settings, source, data, 1).manifests[0]
+    assert (manifest.read, manifest.landed, manifest.quarantined) == (3, 2, 1)
+    assert _quarantined(store_settings) == [
+        (
+            3,
+            "C006",
+            "the record key is in this delivery 2 times; row 2, latest by 更新时间, was taken",
+        )
+    ]
+    with open_store(store_settings) as con:
+        status = con.execute("SELECT 状态 FROM landing.rental WHERE _record_key = 'P1'").fetchall()
+    assert status == [("迁出",)]
