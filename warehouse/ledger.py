@@ -405,12 +405,12 @@ def catalog_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
     """Every data and delete file the catalog references, in any snapshot, as absolute paths.
 
     Read from the DuckLake 1.0 metadata tables (a public spec): a relative file path hangs below its
-    table's path, below its schema's path, below the data path.
+    table's path, below its schema's path, below the data path this connection attached with (the
+    catalog's own record is where the store was made, elsewhere for a restored copy).
     """
-    meta = f"__ducklake_metadata_{_db(con)}"
-    (root,) = con.execute(
-        f"SELECT value FROM {meta}.ducklake_metadata WHERE key = 'data_path'"
-    ).fetchone()
+    db = _db(con)
+    meta = f"__ducklake_metadata_{db}"
+    (root,) = con.execute("SELECT data_path FROM ducklake_settings(?)", [db]).fetchone()
     files = set()
     for kind in ("ducklake_data_file", "ducklake_delete_file"):
         rows = con.execute(

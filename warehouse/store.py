@@ -138,10 +138,14 @@ def store_lock(settings: StoreSettings) -> Iterator[None]:
 
 
 def _attach_sql(settings: StoreSettings) -> str:
-    # The key is a checked token (check_key), so it is safe inside the SQL literal.
+    # The key is a checked token (check_key), so it is safe inside the SQL literal. The data folder
+    # is always <state>/data; the catalog records the absolute path the store was made at, so a
+    # state folder restored elsewhere needs OVERRIDE_DATA_PATH (docs/architecture.md, "Backup and
+    # restore"). It holds for this connection only and changes nothing in the catalog.
     return (
         f"ATTACH 'ducklake:{settings.catalog_path}' AS {CATALOG} ("
-        f"DATA_PATH '{settings.data_dir}/', ENCRYPTED, DATA_INLINING_ROW_LIMIT 0, "
+        f"DATA_PATH '{settings.data_dir}/', OVERRIDE_DATA_PATH true, ENCRYPTED, "
+        "DATA_INLINING_ROW_LIMIT 0, "
         f"METADATA_PARAMETERS MAP {{'ENCRYPTION_KEY': '{settings.key}'}})"
     )
 
