@@ -382,20 +382,25 @@ def accounting_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
+def delete_orphans(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Remove data files the catalog does not know: what a killed writer left. Call it under the
+    store's lock (`open_store` holds it), so no writer is in flight. Returns what was removed."""
+    return [
+        r[0]
+        for r in con.execute(
+            "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [_db(con)]
+        ).fetchall()
+    ]
+
+
 def cleanup(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Remove data files the catalog does not know (left by a killed writer) and files of expired
     snapshots. Call it under the store's lock (`open_store` holds it). Returns what was removed."""
-    db = _db(con)
-    removed = [
-        r[0]
-        for r in con.execute(
-            "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [db]
-        ).fetchall()
-    ]
+    removed = delete_orphans(con)
     removed += [
         r[0]
         for r in con.execute(
-            "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [db]
+            "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [_db(con)]
         ).fetchall()
     ]
     return removed

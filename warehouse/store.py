@@ -20,7 +20,7 @@ import duckdb
 from filelock import FileLock, Timeout
 
 from onetable.warehouse.extensions import STORE_EXTENSIONS, connect_offline, extension_dir
-from onetable.warehouse.ledger import ensure_layout
+from onetable.warehouse.ledger import delete_orphans, ensure_layout
 
 KEY_ENV = "ONETABLE_STORE_KEY"
 STATE_ENV = "ONETABLE_STATE_DIR"
@@ -116,8 +116,12 @@ def check_key(key: str) -> None:
 
 
 @contextlib.contextmanager
-def store_lock(settings: StoreSettings) -> Iterator[None]:
-    """Hold the store's file lock, or fail with a message naming the holder after the timeout."""
+def store_lock(settings: StoreSettings) -> Iterator[bool]:
+    """Hold the store's file lock, or fail with a message naming the holder after the timeout.
+
+    Yields whether the previous holder never closed the store (killed, or ended by an error): its
+    holder file is still there, so it may have left data files the catalog does not know.
+    """
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     holder = settings.lock_path.with_suffix(".holder")
     lock = FileLock(settings.lock_path, timeout=settings.lock_timeout_s)
@@ -131,8 +135,10 @@ def store_lock(settings: StoreSettings) -> Iterator[None]:
             f"Wait for it to finish, or raise {LOCK_TIMEOUT_ENV}."
         ) from None
     try:
+        left_open = holder.exists()
         holder.write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        yield
+        yield left_open
+        holder.unlink()  # only after a clean close, so a kill leaves the mark for the next holder
     finally:
         lock.release()
 
@@ -172,10 +178,12 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     the store, then close and unlock.
 
     Spill files go to the state folder, encrypted. The schemas of docs/architecture.md, "Storage",
-    exist after the first open (see `onetable.warehouse.ledger.SCHEMAS`).
+    exist after the first open (see `onetable.warehouse.ledger.SCHEMAS`). When the previous holder
+    never closed the store, the data files a killed writer left are removed first, under the lock;
+    a clean close leaves nothing to look for, so a normal open costs nothing more.
     """
     check_key(settings.key)
-    with store_lock(settings):
+    with store_lock(settings) as left_open:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         con = connect_offline(settings.state_dir, STORE_EXTENSIONS)
@@ -185,6 +193,8 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
             _attach(con, settings)
             con.execute(f"USE {CATALOG}")
             ensure_layout(con)
+            if left_open:
+                delete_orphans(con)
             yield con
         finally:
             con.close()
