@@ -134,10 +134,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from onetable.pipeline import RunContext, new_run_id, run_period
     from onetable.warehouse.periods import Period
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, check_pseudonym_key
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
     ctx = RunContext.create(str(period), run_id)
+    # before any stage: a bad pseudonym key would otherwise fail after publish
+    check_pseudonym_key(
+        ctx.contracts, str(period), ctx.environ.get(PSEUDONYM_KEY_ENV), ctx.store.key
+    )
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
 
     def progress(stage: str, result: dict) -> None:

@@ -26,6 +26,7 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -47,11 +48,12 @@ from onetable.schemas.sharing import (
 )
 from onetable.warehouse.ledger import Transaction, run_snapshots, transaction, verify_audit_chain
 from onetable.warehouse.masking import mask
-from onetable.warehouse.store import StoreSettings, open_store
+from onetable.warehouse.store import StoreKeyError, StoreSettings, open_store
 
 PERIOD_COLUMN = "period"
 ANCHOR_FILE = "audit_anchor.log"
 MANIFEST_FILE = "manifest.json"
+PSEUDONYM_KEY_ENV = "ONETABLE_PSEUDONYM_KEY"
 PSEUDONYM_ALGORITHM = "HMAC-SHA256, hex, over the value trimmed and upper-cased"
 _MIN_KEY_BYTES = 32
 _MASK_KINDS = {"id_number", "phone", "name", "address"}
@@ -62,6 +64,11 @@ log = logging.getLogger(__name__)
 class SharingError(Exception):
     """An extract cannot be made as its entry asks (the dataset or a column is missing, the entry
     is 不予共享, the key is too short). Messages name the entry, never a value."""
+
+
+class PseudonymKeyError(SharingError, StoreKeyError):
+    """ONETABLE_PSEUDONYM_KEY is missing where a due entry needs it, too short, or the store key.
+    A key error like StoreKeyError, so the CLI reports it (exit 2); it never shows a key."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,14 @@ def _select(
     return con.execute(sql, params).to_arrow_table()
 
 
+def _pseudonymises(plans: Iterable[ColumnPlan]) -> bool:
+    return any(p.mask == "pseudonym" for p in plans)
+
+
+def _due(entries: Mapping[str, SharingEntry], period: str) -> list[SharingEntry]:
+    return [e for e in entries.values() if e.sharing_type != "不予共享" and e.due(period)]
+
+
 # --- masking ----------------------------------------------------------------------------------
 
 
@@ -284,7 +299,7 @@ def export_entry(
     run_id: str,
     snapshot: int,
     out_root: Path,
-    pseudonym_key: bytes,
+    pseudonym_key: bytes | None,
 ) -> ExtractManifest:
     """Write the extract of one entry for one period from the published `snapshot`, inside the
     caller's transaction `tx` (whose commit records the audit row). `contracts` classify the
@@ -295,7 +310,7 @@ def export_entry(
         raise SharingError(f"sharing entry {entry.id} is 不予共享: nothing is extracted")
     period_end(period)  # validates YYYY-MM
     plans = plan_columns(entry, contracts)
-    if any(p.mask == "pseudonym" for p in plans) and len(pseudonym_key or b"") < _MIN_KEY_BYTES:
+    if _pseudonymises(plans) and len(pseudonym_key or b"") < _MIN_KEY_BYTES:
         raise SharingError(
             f"sharing entry {entry.id}: the pseudonym key must be at least {_MIN_KEY_BYTES} "
             "bytes of secret"
@@ -375,7 +390,7 @@ def export_entry(
         },
         "pseudonym": (
             {"algorithm": PSEUDONYM_ALGORITHM, "key_id": key_id(pseudonym_key)}
-            if any(p.mask == "pseudonym" for p in plans)
+            if _pseudonymises(plans)
             else None
         ),
         "disclosure_control": entry.disclosure_control,
@@ -447,14 +462,48 @@ def verify_anchor(con: duckdb.DuckDBPyConnection, out_root: Path) -> tuple[int, 
     return head
 
 
-PSEUDONYM_KEY_ENV = "ONETABLE_PSEUDONYM_KEY"
+def check_pseudonym_key(
+    contracts: Contracts,
+    period: str,
+    key: str | bytes | None,
+    store_key: str,
+    entries: Mapping[str, SharingEntry] | None = None,
+) -> bytes | None:
+    """The pseudonym key (ONETABLE_PSEUDONYM_KEY) for a period's extracts, checked before anything
+    is written: `onetable run` calls it before its first stage, the share stage before it opens the
+    store. A key that is set must be at least 32 bytes and not the store key; a missing key is
+    refused only when an entry due in `period` pseudonymises a column (`entries`: the shipped
+    sharing list by default). Returns the key, or None when none is set and none is needed."""
+    secret = key.encode() if isinstance(key, str) else key
+    if not secret:
+        entries = load_sharing_list(contracts=contracts) if entries is None else entries
+        users = [e.id for e in _due(entries, period) if _pseudonymises(plan_columns(e, contracts))]
+        if users:
+            raise PseudonymKeyError(
+                f"{PSEUDONYM_KEY_ENV} is not set: sharing entry {', '.join(users)}, due for "
+                f"{period}, pseudonymises with it (`onetable store new-key --pseudonym FILE` "
+                "makes one)"
+            )
+        return None
+    if len(secret) < _MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"{PSEUDONYM_KEY_ENV} must be at least {_MIN_KEY_BYTES} bytes of secret "
+            "(`onetable store new-key --pseudonym FILE` makes one)"
+        )
+    if hmac.compare_digest(secret.strip(), store_key.strip().encode()):
+        raise PseudonymKeyError(
+            f"{PSEUDONYM_KEY_ENV} is the store key (ONETABLE_STORE_KEY): whoever may make or check "
+            "pseudonyms would hold the key to the store; give it a key of its own"
+        )
+    return secret
 
 
 def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: str, out_root: Path,
-          pseudonym_key: bytes) -> dict:  # fmt: skip
+          pseudonym_key: str | bytes | None) -> dict:  # fmt: skip
     """The share stage: every sharing entry due this period, extracted from the snapshot this run
     published, each logged in the audit chain. Returns each entry's file, rows and checksum."""
     entries = load_sharing_list(contracts=contracts)
+    key = check_pseudonym_key(contracts, period, pseudonym_key, settings.key, entries)
     done = {}
     with open_store(settings) as con:
         published = [r for r in run_snapshots(con, run_id) if r["stage"] == "publish"]
@@ -462,11 +511,9 @@ def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: st
             raise SharingError(f"run {run_id} published nothing: there is nothing to share")
         snapshot = published[-1]["snapshot"]
         with transaction(con, run_id=run_id, stage="share") as tx:
-            for entry in entries.values():
-                if entry.sharing_type == "不予共享" or not entry.due(period):
-                    continue
+            for entry in _due(entries, period):
                 manifest = export_entry(con, tx, entry, contracts, period=period, run_id=run_id,
-                                        snapshot=snapshot, out_root=out_root, pseudonym_key=pseudonym_key)  # fmt: skip
+                                        snapshot=snapshot, out_root=out_root, pseudonym_key=key)  # fmt: skip
                 done[entry.id] = {
                     "path": str(manifest.path),
                     "rows": manifest.rows,

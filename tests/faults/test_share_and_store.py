@@ -15,13 +15,20 @@ from pathlib import Path
 import pytest
 
 from onetable.cli import main
+from onetable.pipeline import STAGES, RunContext
+from onetable.schemas.contracts import load_contracts
 from onetable.schemas.rules import id_check_char
+from onetable.schemas.sharing import SharingEntry, load_sharing_list
 from onetable.warehouse import store
-from onetable.warehouse.ledger import catalog_files, cleanup, transaction
+from onetable.warehouse.ledger import catalog_files, cleanup, current_snapshot, transaction
+from onetable.warehouse.sharing import (
+    PseudonymKeyError,
+    check_pseudonym_key,
+)
 from onetable.warehouse.store import StoreSettings, open_store
 
 STORE_WORKER = Path(__file__).resolve().parents[1] / "store_worker.py"
-PERIOD = "2026-01"
+PERIOD, RUN, ENTRY = "2026-01", "2026-01_run", "civil_affairs_elderly"
 PSEUDONYM_KEY = "pseudonym-key-of-the-test-county-0123456789"
 
 
@@ -37,6 +44,30 @@ PERSONS = [
 ]
 
 
+@pytest.fixture
+def published(store_settings: StoreSettings, tmp_path: Path) -> dict[str, str]:
+    """A store in which run RUN published marts.person_period, and the environment of its tasks."""
+    with open_store(store_settings) as con, transaction(con, run_id=RUN, stage="publish"):
+        con.execute(
+            "CREATE TABLE marts.person_period (period VARCHAR, person_id VARCHAR, "
+            "id_number VARCHAR, name VARCHAR, sex VARCHAR, birth_date DATE, "
+            "village_code VARCHAR, status VARCHAR)"
+        )
+        con.executemany(
+            "INSERT INTO marts.person_period VALUES (?, ?, ?, ?, '女', ?, '320324100201', '正常')",
+            [[PERIOD, *p] for p in PERSONS],
+        )
+    (tmp_path / "sources").mkdir()
+    return {
+        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
+        "ONETABLE_STORE_KEY": store_settings.key,
+        "ONETABLE_SOURCES_DIR": str(tmp_path / "sources"),
+        "ONETABLE_OUT_DIR": str(tmp_path / "out"),
+        "ONETABLE_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "ONETABLE_LOCK_TIMEOUT": "60",
+    }
+
+
 def _use(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -44,6 +75,75 @@ def _use(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- 3: the pseudonym key, checked before the run starts ----------------------------------------
+
+
+def _bad_keys(store_key: str) -> list[tuple[str | None, str]]:
+    return [
+        (None, "ONETABLE_PSEUDONYM_KEY is not set"),
+        ("a-short-secret", "ONETABLE_PSEUDONYM_KEY must be at least 32 bytes"),
+        (store_key, "ONETABLE_PSEUDONYM_KEY is the store key"),
+    ]
+
+
+@pytest.mark.parametrize("case", [0, 1, 2], ids=["missing", "short", "store key"])
+def test_a_bad_pseudonym_key_stops_the_run_before_any_stage(published, case, monkeypatch, capsys):
+    """`onetable run` refuses it with exit 2 and a message naming the variable, not the key, and
+    changes nothing: no stage ran, no snapshot, nothing in the out folder."""
+    key, message = _bad_keys(published["ONETABLE_STORE_KEY"])[case]
+    _use(published, monkeypatch)
+    if key is None:
+        monkeypatch.delenv("ONETABLE_PSEUDONYM_KEY")
+    else:
+        monkeypatch.setenv("ONETABLE_PSEUDONYM_KEY", key)
+    settings = StoreSettings.from_env(published)
+    with open_store(settings) as con:
+        before = current_snapshot(con)
+    assert main(["run", "--period", PERIOD]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert printed.startswith(f"error: {message}")  # first thing: no stage ran
+    assert settings.key not in printed and (key is None or key not in printed)
+    with open_store(settings) as con:
+        assert current_snapshot(con) == before
+    assert not Path(published["ONETABLE_OUT_DIR"]).exists()
+
+
+def test_the_share_stage_refuses_a_bad_pseudonym_key_too(published):
+    """As a DAG task runs it: the same check, before the store is opened."""
+    for key, message in _bad_keys(published["ONETABLE_STORE_KEY"]):
+        environ = {k: v for k, v in published.items() if k != "ONETABLE_PSEUDONYM_KEY"}
+        if key is not None:
+            environ["ONETABLE_PSEUDONYM_KEY"] = key
+        with pytest.raises(PseudonymKeyError, match=message) as refused:
+            STAGES["share"](RunContext.create(PERIOD, RUN, environ))
+        assert published["ONETABLE_STORE_KEY"] not in str(refused.value)
+    assert not Path(published["ONETABLE_OUT_DIR"]).exists()
+    with open_store(StoreSettings.from_env(published)) as con:
+        assert con.execute("SELECT count(*) FROM audit.log").fetchone() == (0,)
+
+
+def test_a_pseudonym_key_is_needed_only_when_a_due_entry_pseudonymises():
+    contracts = load_contracts()
+    shipped = load_sharing_list(contracts=contracts)[ENTRY]
+
+    def only(**changes) -> dict[str, SharingEntry]:
+        entry = SharingEntry.model_validate({**shipped.model_dump(by_alias=True), **changes})
+        return {entry.id: entry}
+
+    quarterly = only(schedule="quarterly")
+    plain = only(cleared_level="sensitive_personal", masking={})  # nothing above its clearance
+    store_key = "s" * 64
+    assert check_pseudonym_key(contracts, "2026-01", None, store_key, quarterly) is None
+    assert check_pseudonym_key(contracts, "2026-01", "", store_key, plain) is None
+    with pytest.raises(PseudonymKeyError, match=f"{ENTRY}, due for 2026-03"):
+        check_pseudonym_key(contracts, "2026-03", None, store_key, quarterly)
+    with pytest.raises(PseudonymKeyError, match="at least 32 bytes"):  # a key set is checked
+        check_pseudonym_key(contracts, "2026-01", "short", store_key, plain)
+    assert check_pseudonym_key(contracts, "2026-01", PSEUDONYM_KEY, store_key) == (
+        PSEUDONYM_KEY.encode()
+    )
 
 
 # --- 4: a state folder restored at another path ---------------------------------------------------
