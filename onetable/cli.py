@@ -75,12 +75,23 @@ def cmd_store_status(args: argparse.Namespace) -> int:
 
 
 def cmd_store_cleanup(args: argparse.Namespace) -> int:
+    import os
+
+    from onetable.pipeline import OUT_ENV
     from onetable.warehouse.ledger import cleanup
+    from onetable.warehouse.sharing import settle_extracts
     from onetable.warehouse.store import open_store
 
-    with open_store(_settings()) as con:
+    settings = _settings()
+    out = Path(os.environ.get(OUT_ENV) or settings.state_dir.parent / "out")  # as RunContext
+    with open_store(settings) as con:
         removed = cleanup(con)
+        extracts = settle_extracts(con, out / "share")
     console.print(f"removed {len(removed)} file(s) that no snapshot references")
+    console.print(
+        f"extracts a killed share left: {len(extracts['delivered'])} delivered, "
+        f"{len(extracts['removed'])} removed (their audit rows never committed)"
+    )
     return 0
 
 

@@ -1,8 +1,12 @@
-"""Issue 14, no silent loss: the share stage and the store after a kill, a restore, a bad key."""
+"""Issue 14, no silent loss: the share stage and the store after a kill, a restore, a bad key.
+
+Run as a script (`_worker`), this file is the share task that the kill tests kill at a gap.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -12,23 +16,29 @@ import time
 from datetime import date
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from onetable.cli import main
 from onetable.pipeline import STAGES, RunContext
+from onetable.quality.pii_scan import scan_personal_data
 from onetable.schemas.contracts import load_contracts
 from onetable.schemas.rules import id_check_char
 from onetable.schemas.sharing import SharingEntry, load_sharing_list
-from onetable.warehouse import store
+from onetable.warehouse import sharing, store
 from onetable.warehouse.ledger import catalog_files, cleanup, current_snapshot, transaction
 from onetable.warehouse.sharing import (
+    ANCHOR_FILE,
     PseudonymKeyError,
     check_pseudonym_key,
+    read_anchor,
+    verify_anchor,
 )
 from onetable.warehouse.store import StoreSettings, open_store
 
 STORE_WORKER = Path(__file__).resolve().parents[1] / "store_worker.py"
 PERIOD, RUN, ENTRY = "2026-01", "2026-01_run", "civil_affairs_elderly"
+EXTRACT = f"civil_affairs/{ENTRY}/{PERIOD}"  # the entry's folder under <out>/share
 PSEUDONYM_KEY = "pseudonym-key-of-the-test-county-0123456789"
 
 
@@ -42,6 +52,7 @@ PERSONS = [
     ("P002", _id("32032419460131002"), "李秀英", date(1946, 1, 31)),
     ("P003", None, "孙淑珍", date(1960, 7, 7)),
 ]
+IDS = {p[1]: "id_number" for p in PERSONS if p[1]}
 
 
 @pytest.fixture
@@ -73,8 +84,98 @@ def _use(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- 1, 2: a share killed at any gap --------------------------------------------------------------
+
+
+def _worker(gap: str, ready: str) -> None:
+    """The share task, stopped at `gap` (it touches `ready` and waits to be killed)."""
+
+    def stop(*_args: object) -> None:
+        Path(ready).touch()
+        time.sleep(600)
+
+    if gap == "before-commit":  # staged and audited, the transaction still open
+        export = sharing.export_entry
+
+        def export_then_stop(*args, **kwargs):
+            made = export(*args, **kwargs)
+            stop()
+            return made
+
+        sharing.export_entry = export_then_stop
+    elif gap == "after-commit":  # the audit row committed, nothing moved into place yet
+        sharing._deliver = stop
+    elif gap == "mid-xlsx":  # the sheet's rows in the zip and in openpyxl's temporary file
+        from openpyxl.worksheet._writer import WorksheetWriter
+
+        WorksheetWriter.cleanup = stop
+    STAGES["share"](RunContext.create(PERIOD, RUN))
+    raise SystemExit(f"the share ended without reaching the gap {gap}")
+
+
+def _kill_share_at(gap: str, environ: dict[str, str], tmp_path: Path) -> Path:
+    """Run the share task in its own process, SIGKILL it at `gap`; returns its temp folder."""
+    ready, temp = tmp_path / "ready", tmp_path / "worker-tmp"
+    temp.mkdir()
+    worker = subprocess.Popen(
+        [sys.executable, __file__, gap, str(ready)],
+        env={**os.environ, **environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    while not ready.exists():
+        assert worker.poll() is None, worker.communicate()[1]
+        time.sleep(0.05)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    return temp
+
+
+@pytest.mark.parametrize("then", ["rerun", "cleanup"])
+@pytest.mark.parametrize("gap", ["before-commit", "after-commit", "mid-xlsx"])
+def test_a_share_killed_at_any_gap_is_settled(published, gap, then, tmp_path, monkeypatch):
+    """Killed before the commit, after it, or in the middle of the XLSX; then the share task run
+    again (an Airflow retry; `onetable run` reaches the same stage) or `onetable store cleanup`:
+    the anchor file and the audit log agree, and what the consumer's folder holds is a whole
+    extract with its manifest, both matching a committed audit row."""
+    temp = _kill_share_at(gap, published, tmp_path)
+    out = Path(published["ONETABLE_OUT_DIR"]) / "share"
+    if then == "rerun":
+        STAGES["share"](RunContext.create(PERIOD, RUN, published))
+    else:
+        _use(published, monkeypatch)
+        assert main(["store", "cleanup"]) == 0
+    settings = StoreSettings.from_env(published)
+    with open_store(settings) as con:
+        verify_anchor(con, out)
+        rows = con.execute(
+            "SELECT seq, hash, detail FROM audit.log WHERE action = 'share'"
+        ).fetchall()
+    assert set(read_anchor(out)) == {(seq, digest) for seq, digest, _ in rows}
+    assert not list(temp.iterdir())  # nothing left in the killed process's temp folder
+    assert scan_personal_data([out], IDS) == []
+    if then == "cleanup" and gap != "after-commit":  # never committed: nothing delivered
+        assert rows == [] and _files(out) <= {ANCHOR_FILE}
+        return
+    # Only the extract and its manifest: no temporary file, no staging folder.
+    assert _files(out) == {ANCHOR_FILE, f"{EXTRACT}/data.xlsx", f"{EXTRACT}/manifest.json"}
+    manifest = json.loads((out / EXTRACT / "manifest.json").read_text(encoding="utf-8"))
+    seq, digest, detail = max(rows)  # the newest committed share is the one delivered
+    detail = json.loads(detail)
+    assert manifest["audit"] == {"seq": seq, "hash": digest}
+    assert manifest["sha256"] == detail["sha256"] == _sha256(out / EXTRACT / "data.xlsx")
+    assert detail["file"] == f"{EXTRACT}/data.xlsx"
+    book = openpyxl.load_workbook(out / EXTRACT / "data.xlsx", read_only=True)
+    ids = [r[0] for r in book["data"].iter_rows(min_row=2, values_only=True)]
+    assert ids == [p[0] for p in PERSONS] and manifest["rows"] == detail["rows"] == len(PERSONS)
+    assert len(rows) == (2 if (gap, then) == ("after-commit", "rerun") else 1)
 
 
 # --- 3: the pseudonym key, checked before the run starts ----------------------------------------
@@ -223,3 +324,7 @@ def test_the_next_run_removes_what_a_killed_writer_left(store_settings, tmp_path
             con
         )
         assert con.execute("SELECT count(*), min(s) FROM landing.big").fetchone() == (1000, "good")
+
+
+if __name__ == "__main__":
+    _worker(*sys.argv[1:])
