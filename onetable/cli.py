@@ -76,12 +76,23 @@ def cmd_store_status(args: argparse.Namespace) -> int:
 
 
 def cmd_store_cleanup(args: argparse.Namespace) -> int:
+    import os
+
+    from onetable.pipeline import OUT_ENV
     from onetable.warehouse.ledger import cleanup
+    from onetable.warehouse.sharing import settle_extracts
     from onetable.warehouse.store import open_store
 
-    with open_store(_settings()) as con:
+    settings = _settings()
+    out = Path(os.environ.get(OUT_ENV) or settings.state_dir.parent / "out")  # as RunContext
+    with open_store(settings) as con:
         removed = cleanup(con)
+        extracts = settle_extracts(con, out / "share")
     console.print(f"removed {len(removed)} file(s) that no snapshot references")
+    console.print(
+        f"extracts a killed share left: {len(extracts['delivered'])} delivered, "
+        f"{len(extracts['removed'])} removed (their audit rows never committed)"
+    )
     return 0
 
 
@@ -138,10 +149,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from onetable.pipeline import STAGES, RunContext, new_run_id, run_period, verdict
     from onetable.warehouse.masking import scrub
     from onetable.warehouse.periods import Period
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, check_pseudonym_key
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
     ctx = RunContext.create(str(period), run_id, accept_shrink=args.accept_shrink)
+    # before any stage: a bad pseudonym key would otherwise fail after publish
+    check_pseudonym_key(
+        ctx.contracts, str(period), ctx.environ.get(PSEUDONYM_KEY_ENV), ctx.store.key
+    )
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
     done: dict[str, dict] = {}
 

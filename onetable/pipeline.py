@@ -121,16 +121,10 @@ def _one_table(ctx: RunContext) -> dict:
 
 
 def _share(ctx: RunContext) -> dict:
-    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, SharingError, share
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, share
 
-    key = ctx.environ.get(PSEUDONYM_KEY_ENV, "")
-    if not key:
-        raise SharingError(
-            f"{PSEUDONYM_KEY_ENV} is not set: sharing entries pseudonymise ID numbers with it"
-        )
-    return share(
-        ctx.store, ctx.contracts, str(ctx.period), ctx.run_id, ctx.out_dir / "share", key.encode()
-    )
+    return share(ctx.store, ctx.contracts, str(ctx.period), ctx.run_id, ctx.out_dir / "share",
+                 ctx.environ.get(PSEUDONYM_KEY_ENV))  # fmt: skip
 
 
 # The stage order, for the CLI and the DAG alike. Each adapter imports its stage when it runs, so

@@ -31,6 +31,7 @@ from onetable.warehouse.sharing import (
     export_entry,
     pseudonym,
     read_anchor,
+    settle_extracts,
     verify_anchor,
 )
 from onetable.warehouse.store import open_store
@@ -117,9 +118,12 @@ def store(store_settings):
 
 
 def _export(settings, entry, contracts, out_root: Path, snapshot: int, key=KEY, run_id="r2"):
-    with open_store(settings) as con, transaction(con, run_id=run_id, stage="share") as tx:
-        return export_entry(con, tx, entry, contracts, period="2026-01", run_id=run_id,
-                            snapshot=snapshot, out_root=out_root, pseudonym_key=key)  # fmt: skip
+    with open_store(settings) as con:
+        with transaction(con, run_id=run_id, stage="share") as tx:
+            made = export_entry(con, tx, entry, contracts, period="2026-01", run_id=run_id,
+                                snapshot=snapshot, out_root=out_root, pseudonym_key=key)  # fmt: skip
+        settle_extracts(con, out_root)  # delivered now that the audit row has committed
+    return made
 
 
 def _xlsx_rows(path: Path) -> list[list]:

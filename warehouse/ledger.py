@@ -388,20 +388,25 @@ def accounting_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
+def delete_orphans(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Remove data files the catalog does not know: what a killed writer left. Call it under the
+    store's lock (`open_store` holds it), so no writer is in flight. Returns what was removed."""
+    return [
+        r[0]
+        for r in con.execute(
+            "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [_db(con)]
+        ).fetchall()
+    ]
+
+
 def cleanup(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Remove data files the catalog does not know (left by a killed writer) and files of expired
     snapshots. Call it under the store's lock (`open_store` holds it). Returns what was removed."""
-    db = _db(con)
-    removed = [
-        r[0]
-        for r in con.execute(
-            "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [db]
-        ).fetchall()
-    ]
+    removed = delete_orphans(con)
     removed += [
         r[0]
         for r in con.execute(
-            "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [db]
+            "CALL ducklake_cleanup_old_files(?, cleanup_all => true)", [_db(con)]
         ).fetchall()
     ]
     return removed
@@ -411,12 +416,12 @@ def catalog_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
     """Every data and delete file the catalog references, in any snapshot, as absolute paths.
 
     Read from the DuckLake 1.0 metadata tables (a public spec): a relative file path hangs below its
-    table's path, below its schema's path, below the data path.
+    table's path, below its schema's path, below the data path this connection attached with (the
+    catalog's own record is where the store was made, elsewhere for a restored copy).
     """
-    meta = f"__ducklake_metadata_{_db(con)}"
-    (root,) = con.execute(
-        f"SELECT value FROM {meta}.ducklake_metadata WHERE key = 'data_path'"
-    ).fetchone()
+    db = _db(con)
+    meta = f"__ducklake_metadata_{db}"
+    (root,) = con.execute("SELECT data_path FROM ducklake_settings(?)", [db]).fetchone()
     files = set()
     for kind in ("ducklake_data_file", "ducklake_delete_file"):
         rows = con.execute(

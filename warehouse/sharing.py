@@ -4,16 +4,18 @@ docs/sharing.md).
 
 `export_entry` reads `marts.<dataset>` at the published snapshot for one period, keeps the rows in
 the entry's scope that meet its filters and only its listed columns (a column it drops is never
-read), masks them by the entry's plan (`onetable.schemas.sharing.plan_columns`), and writes
+read), masks them by the entry's plan (`onetable.schemas.sharing.plan_columns`), and stages it in
+`<out_root>/.staging/`, never in a consumer's folder. `settle_extracts` then delivers
 
-    <out_root>/<consumer>/<entry>/<period>/data.<format>      the extract (temp file + rename)
+    <out_root>/<consumer>/<entry>/<period>/data.<format>      the extract
     <out_root>/<consumer>/<entry>/<period>/manifest.json      what it is, with the audit head
     <out_root>/audit_anchor.log                                one line per extract: seq, hash, time
 
-The audit row (counts and checksum only) is appended in the caller's transaction before the files
-are put in place; its head goes into the manifest and the anchor file outside the store, so that a
-deleted last audit row shows (`verify_anchor`). If the transaction then fails, the anchor names a
-head the chain does not hold, which `verify_anchor` reports too.
+The audit row (counts and checksum only) is appended in the caller's transaction; only once it has
+committed are the files moved into place and its head appended to the anchor file outside the
+store, so that a deleted last audit row shows (`verify_anchor`) and every anchored head is one the
+chain once held. A share killed at any point leaves only the staging folder, which the next share
+or `onetable store cleanup` settles: delivered if its audit row committed, removed if not.
 
 A dataset of the marts has a `period` column (YYYY-MM) and the canonical columns of its entity.
 """
@@ -26,6 +28,9 @@ import hmac
 import json
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -47,11 +52,15 @@ from onetable.schemas.sharing import (
 )
 from onetable.warehouse.ledger import Transaction, run_snapshots, transaction, verify_audit_chain
 from onetable.warehouse.masking import mask
-from onetable.warehouse.store import StoreSettings, open_store
+from onetable.warehouse.store import StoreKeyError, StoreSettings, open_store
 
 PERIOD_COLUMN = "period"
 ANCHOR_FILE = "audit_anchor.log"
 MANIFEST_FILE = "manifest.json"
+# Extracts wait here, beside the consumers' folders (a consumer id starts with a letter), until
+# their audit row has committed.
+STAGING_DIR = ".staging"
+PSEUDONYM_KEY_ENV = "ONETABLE_PSEUDONYM_KEY"
 PSEUDONYM_ALGORITHM = "HMAC-SHA256, hex, over the value trimmed and upper-cased"
 _MIN_KEY_BYTES = 32
 _MASK_KINDS = {"id_number", "phone", "name", "address"}
@@ -64,9 +73,15 @@ class SharingError(Exception):
     is 不予共享, the key is too short). Messages name the entry, never a value."""
 
 
+class PseudonymKeyError(SharingError, StoreKeyError):
+    """ONETABLE_PSEUDONYM_KEY is missing where a due entry needs it, too short, or the store key.
+    A key error like StoreKeyError, so the CLI reports it (exit 2); it never shows a key."""
+
+
 @dataclass(frozen=True)
 class ExtractManifest:
-    """One extract as written: where, how many rows, its checksum and the audit head."""
+    """One extract: where it is delivered (once `settle_extracts` finds its audit row committed),
+    how many rows, its checksum and the audit head."""
 
     entry_id: str
     consumer: str
@@ -179,6 +194,14 @@ def _select(
     return con.execute(sql, params).to_arrow_table()
 
 
+def _pseudonymises(plans: Iterable[ColumnPlan]) -> bool:
+    return any(p.mask == "pseudonym" for p in plans)
+
+
+def _due(entries: Mapping[str, SharingEntry], period: str) -> list[SharingEntry]:
+    return [e for e in entries.values() if e.sharing_type != "不予共享" and e.due(period)]
+
+
 # --- masking ----------------------------------------------------------------------------------
 
 
@@ -227,14 +250,20 @@ def _write(table: pa.Table, path: Path, fmt: str) -> None:
     elif fmt == "xlsx":
         from openpyxl import Workbook
 
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("data")
-        sheet.append(table.column_names)
-        for batch in table.to_batches(max_chunksize=10_000):
-            cols = [c.to_pylist() for c in batch.columns]
-            for row in zip(*cols, strict=True):
-                sheet.append(list(row))
-        book.save(path)
+        # openpyxl streams the sheet through a temporary file of the system's temp folder, which a
+        # kill leaves behind with the rows: it goes beside the staged file instead.
+        saved, tempfile.tempdir = tempfile.tempdir, str(path.parent)
+        try:
+            book = Workbook(write_only=True)
+            sheet = book.create_sheet("data")
+            sheet.append(table.column_names)
+            for batch in table.to_batches(max_chunksize=10_000):
+                cols = [c.to_pylist() for c in batch.columns]
+                for row in zip(*cols, strict=True):
+                    sheet.append(list(row))
+            book.save(path)
+        finally:
+            tempfile.tempdir = saved
     else:  # the contract allows no other
         raise SharingError(f"unknown format {fmt!r}")
 
@@ -284,18 +313,22 @@ def export_entry(
     run_id: str,
     snapshot: int,
     out_root: Path,
-    pseudonym_key: bytes,
+    pseudonym_key: bytes | None,
 ) -> ExtractManifest:
-    """Write the extract of one entry for one period from the published `snapshot`, inside the
+    """Stage the extract of one entry for one period from the published `snapshot`, inside the
     caller's transaction `tx` (whose commit records the audit row). `contracts` classify the
-    columns (`load_contracts()`); `pseudonym_key` is the project's secret (at least 32 bytes)."""
+    columns (`load_contracts()`); `pseudonym_key` is the project's secret (at least 32 bytes).
+
+    The data and the manifest go to the staging folder: call `settle_extracts` with the store
+    still open once `tx` has ended, and it delivers them if the row committed (else removes them).
+    """
     if not isinstance(contracts, Contracts):
         raise TypeError("export_entry needs the Contracts (load_contracts()), not a part of them")
     if entry.sharing_type == "不予共享":
         raise SharingError(f"sharing entry {entry.id} is 不予共享: nothing is extracted")
     period_end(period)  # validates YYYY-MM
     plans = plan_columns(entry, contracts)
-    if any(p.mask == "pseudonym" for p in plans) and len(pseudonym_key or b"") < _MIN_KEY_BYTES:
+    if _pseudonymises(plans) and len(pseudonym_key or b"") < _MIN_KEY_BYTES:
         raise SharingError(
             f"sharing entry {entry.id}: the pseudonym key must be at least {_MIN_KEY_BYTES} "
             "bytes of secret"
@@ -308,34 +341,31 @@ def export_entry(
     del raw
 
     out_root = Path(out_root).resolve()
-    folder = out_root / entry.consumer.id / entry.id / period
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"data.{entry.format}"
-    tmp = folder / f".data.{entry.format}.{os.getpid()}.tmp"
-    try:
-        _write(table, tmp, entry.format)
-        checksum = _sha256(tmp)
-        shared = [p for p in plans if p.mask != "drop"]
-        relative = final.relative_to(out_root).as_posix()
-        seq, digest = tx.audit(
-            "share",
-            f"{entry.id}/{period}",
-            {
-                "entry": entry.id,
-                "consumer": entry.consumer.id,
-                "period": period,
-                "snapshot": int(snapshot),
-                "rows": table.num_rows,
-                "sha256": checksum,
-                "format": entry.format,
-                "file": relative,
-                "columns": {p.name: p.mask for p in plans},
-                "level": level.id,
-            },
-        )
-        _replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    where = Path(entry.consumer.id, entry.id, period)
+    final = out_root / where / f"data.{entry.format}"
+    staged = out_root / STAGING_DIR / where
+    staged.mkdir(parents=True, exist_ok=True)
+    _write(table, staged / final.name, entry.format)
+    _fsync(staged / final.name)
+    checksum = _sha256(staged / final.name)
+    shared = [p for p in plans if p.mask != "drop"]
+    relative = final.relative_to(out_root).as_posix()
+    seq, digest = tx.audit(
+        "share",
+        f"{entry.id}/{period}",
+        {
+            "entry": entry.id,
+            "consumer": entry.consumer.id,
+            "period": period,
+            "snapshot": int(snapshot),
+            "rows": table.num_rows,
+            "sha256": checksum,
+            "format": entry.format,
+            "file": relative,
+            "columns": {p.name: p.mask for p in plans},
+            "level": level.id,
+        },
+    )
 
     created = datetime.now(UTC)
     document = {
@@ -375,7 +405,7 @@ def export_entry(
         },
         "pseudonym": (
             {"algorithm": PSEUDONYM_ALGORITHM, "key_id": key_id(pseudonym_key)}
-            if any(p.mask == "pseudonym" for p in plans)
+            if _pseudonymises(plans)
             else None
         ),
         "disclosure_control": entry.disclosure_control,
@@ -388,28 +418,15 @@ def export_entry(
         "delete_after": (created.date() + timedelta(days=entry.retention_days)).isoformat(),
         "audit": {"seq": seq, "hash": digest},
     }
-    manifest = folder / MANIFEST_FILE
-    tmp = folder / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        _replace(tmp, manifest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _append_anchor(out_root, seq, digest, document["created_at"], f"{entry.id}/{period}")
-    log.info(
-        "shared %s for %s: %d rows to %s (audit %d)",
-        entry.id,
-        period,
-        table.num_rows,
-        relative,
-        seq,
-    )
+    tmp = staged / f".{MANIFEST_FILE}.tmp"
+    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _replace(tmp, staged / MANIFEST_FILE)  # a staged manifest is always whole
     return ExtractManifest(
         entry_id=entry.id,
         consumer=entry.consumer.id,
         period=period,
         path=final,
-        manifest_path=manifest,
+        manifest_path=final.parent / MANIFEST_FILE,
         rows=table.num_rows,
         sha256=checksum,
         format=entry.format,
@@ -418,6 +435,47 @@ def export_entry(
         level=level.id,
         document=document,
     )
+
+
+def _deliver(out_root: Path, staged: Path, document: dict) -> None:
+    # Each step can be repeated after a kill: data, anchor line, manifest (the mark of "not done").
+    folder = out_root / document["consumer"]["id"] / document["entry"] / document["period"]
+    folder.mkdir(parents=True, exist_ok=True)
+    if (staged / document["file"]).exists():
+        _replace(staged / document["file"], folder / document["file"])
+    head = (document["audit"]["seq"], document["audit"]["hash"])
+    subject = f"{document['entry']}/{document['period']}"
+    if head not in read_anchor(out_root):
+        _append_anchor(out_root, *head, document["created_at"], subject)
+    _replace(staged / MANIFEST_FILE, folder / MANIFEST_FILE)
+    log.info("shared %s: %d rows to %s (audit %d)", subject, document["rows"], folder, head[0])
+
+
+def settle_extracts(con: duckdb.DuckDBPyConnection, out_root: Path) -> dict[str, list[str]]:
+    """Finish what a share left in the staging folder, killed or not: an extract whose audit row
+    committed is moved into its consumer's folder and anchored; anything else (a transaction that
+    never committed, a file cut off mid-write, a library's temporary file) is removed. Call it
+    with the store open, under its lock. Returns the subjects delivered, the staged folders
+    removed."""
+    out_root = Path(out_root).resolve()
+    staging = out_root / STAGING_DIR
+    if not staging.exists():
+        return {"delivered": [], "removed": []}
+    committed = dict(
+        con.execute("SELECT seq, hash FROM audit.log WHERE action = 'share'").fetchall()
+    )
+    ready, removed = [], []
+    for staged in sorted(p for p in staging.glob("*/*/*") if p.is_dir()):
+        manifest = staged / MANIFEST_FILE
+        document = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None
+        if document and committed.get(document["audit"]["seq"]) == document["audit"]["hash"]:
+            ready.append((document["audit"]["seq"], staged, document))
+        else:
+            removed.append(staged.relative_to(staging).as_posix())
+    for _, staged, document in sorted(ready, key=lambda r: r[0]):  # the anchor in chain order
+        _deliver(out_root, staged, document)
+    shutil.rmtree(staging)
+    return {"delivered": [f"{d['entry']}/{d['period']}" for _, _, d in ready], "removed": removed}
 
 
 def read_anchor(out_root: Path) -> list[tuple[int, str]]:
@@ -442,34 +500,71 @@ def verify_anchor(con: duckdb.DuckDBPyConnection, out_root: Path) -> tuple[int, 
         if rows.get(seq) != digest:
             raise ValueError(
                 f"audit log does not hold the head {seq} recorded in {ANCHOR_FILE}: "
-                "an audit row was deleted or rewritten, or its transaction never committed"
+                "an audit row was deleted or rewritten, or the store is a backup older than it"
             )
     return head
 
 
-PSEUDONYM_KEY_ENV = "ONETABLE_PSEUDONYM_KEY"
+def check_pseudonym_key(
+    contracts: Contracts,
+    period: str,
+    key: str | bytes | None,
+    store_key: str,
+    entries: Mapping[str, SharingEntry] | None = None,
+) -> bytes | None:
+    """The pseudonym key (ONETABLE_PSEUDONYM_KEY) for a period's extracts, checked before anything
+    is written: `onetable run` calls it before its first stage, the share stage before it opens the
+    store. A key that is set must be at least 32 bytes and not the store key; a missing key is
+    refused only when an entry due in `period` pseudonymises a column (`entries`: the shipped
+    sharing list by default). Returns the key, or None when none is set and none is needed."""
+    secret = key.encode() if isinstance(key, str) else key
+    if not secret:
+        entries = load_sharing_list(contracts=contracts) if entries is None else entries
+        users = [e.id for e in _due(entries, period) if _pseudonymises(plan_columns(e, contracts))]
+        if users:
+            raise PseudonymKeyError(
+                f"{PSEUDONYM_KEY_ENV} is not set: sharing entry {', '.join(users)}, due for "
+                f"{period}, pseudonymises with it (`onetable store new-key --pseudonym FILE` "
+                "makes one)"
+            )
+        return None
+    if len(secret) < _MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"{PSEUDONYM_KEY_ENV} must be at least {_MIN_KEY_BYTES} bytes of secret "
+            "(`onetable store new-key --pseudonym FILE` makes one)"
+        )
+    if hmac.compare_digest(secret.strip(), store_key.strip().encode()):
+        raise PseudonymKeyError(
+            f"{PSEUDONYM_KEY_ENV} is the store key (ONETABLE_STORE_KEY): whoever may make or check "
+            "pseudonyms would hold the key to the store; give it a key of its own"
+        )
+    return secret
 
 
 def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: str, out_root: Path,
-          pseudonym_key: bytes) -> dict:  # fmt: skip
+          pseudonym_key: str | bytes | None) -> dict:  # fmt: skip
     """The share stage: every sharing entry due this period, extracted from the snapshot this run
-    published, each logged in the audit chain. Returns each entry's file, rows and checksum."""
+    published, each logged in the audit chain, delivered once that has committed. It first settles
+    what an earlier, killed share left. Returns each entry's file, rows and checksum."""
     entries = load_sharing_list(contracts=contracts)
+    key = check_pseudonym_key(contracts, period, pseudonym_key, settings.key, entries)
     done = {}
     with open_store(settings) as con:
+        settle_extracts(con, out_root)
         published = [r for r in run_snapshots(con, run_id) if r["stage"] == "publish"]
         if not published:
             raise SharingError(f"run {run_id} published nothing: there is nothing to share")
         snapshot = published[-1]["snapshot"]
-        with transaction(con, run_id=run_id, stage="share") as tx:
-            for entry in entries.values():
-                if entry.sharing_type == "不予共享" or not entry.due(period):
-                    continue
-                manifest = export_entry(con, tx, entry, contracts, period=period, run_id=run_id,
-                                        snapshot=snapshot, out_root=out_root, pseudonym_key=pseudonym_key)  # fmt: skip
-                done[entry.id] = {
-                    "path": str(manifest.path),
-                    "rows": manifest.rows,
-                    "sha256": manifest.sha256,
-                }
+        try:
+            with transaction(con, run_id=run_id, stage="share") as tx:
+                for entry in _due(entries, period):
+                    manifest = export_entry(con, tx, entry, contracts, period=period, run_id=run_id,
+                                            snapshot=snapshot, out_root=out_root, pseudonym_key=key)  # fmt: skip
+                    done[entry.id] = {
+                        "path": str(manifest.path),
+                        "rows": manifest.rows,
+                        "sha256": manifest.sha256,
+                    }
+        finally:  # delivered once committed, removed if rolled back
+            settle_extracts(con, out_root)
     return done

@@ -20,7 +20,7 @@ import duckdb
 from filelock import FileLock, Timeout
 
 from onetable.warehouse.extensions import STORE_EXTENSIONS, connect_offline, extension_dir
-from onetable.warehouse.ledger import ensure_layout
+from onetable.warehouse.ledger import delete_orphans, ensure_layout
 
 KEY_ENV = "ONETABLE_STORE_KEY"
 STATE_ENV = "ONETABLE_STATE_DIR"
@@ -116,10 +116,14 @@ def check_key(key: str) -> None:
 
 
 @contextlib.contextmanager
-def store_lock(settings: StoreSettings) -> Iterator[None]:
-    """Hold the store's file lock, or fail with a message naming the holder after the timeout."""
-    with _file_lock(settings, settings.lock_path, "another process"):
-        yield
+def store_lock(settings: StoreSettings) -> Iterator[bool]:
+    """Hold the store's file lock, or fail with a message naming the holder after the timeout.
+
+    Yields whether the previous holder never closed the store (killed, or ended by an error): its
+    holder file is still there, so it may have left data files the catalog does not know.
+    """
+    with _file_lock(settings, settings.lock_path, "another process") as left_open:
+        yield left_open
 
 
 @contextlib.contextmanager
@@ -131,7 +135,8 @@ def run_lock(settings: StoreSettings) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _file_lock(settings: StoreSettings, path: Path, other: str) -> Iterator[None]:
+def _file_lock(settings: StoreSettings, path: Path, other: str) -> Iterator[bool]:
+    """The lock at `path`; yields whether its last holder ended without releasing it cleanly."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     holder = path.with_suffix(".holder")
     lock = FileLock(path, timeout=settings.lock_timeout_s)
@@ -145,17 +150,23 @@ def _file_lock(settings: StoreSettings, path: Path, other: str) -> Iterator[None
             f"Wait for it to finish, or raise {LOCK_TIMEOUT_ENV}."
         ) from None
     try:
+        left_open = holder.exists()
         holder.write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        yield
+        yield left_open
+        holder.unlink()  # only after a clean close, so a kill leaves the mark for the next holder
     finally:
         lock.release()
 
 
 def _attach_sql(settings: StoreSettings) -> str:
-    # The key is a checked token (check_key), so it is safe inside the SQL literal.
+    # The key is a checked token (check_key), so it is safe inside the SQL literal. The data folder
+    # is always <state>/data; the catalog records the absolute path the store was made at, so a
+    # state folder restored elsewhere needs OVERRIDE_DATA_PATH (docs/architecture.md, "Backup and
+    # restore"). It holds for this connection only and changes nothing in the catalog.
     return (
         f"ATTACH 'ducklake:{settings.catalog_path}' AS {CATALOG} ("
-        f"DATA_PATH '{settings.data_dir}/', ENCRYPTED, DATA_INLINING_ROW_LIMIT 0, "
+        f"DATA_PATH '{settings.data_dir}/', OVERRIDE_DATA_PATH true, ENCRYPTED, "
+        "DATA_INLINING_ROW_LIMIT 0, "
         f"METADATA_PARAMETERS MAP {{'ENCRYPTION_KEY': '{settings.key}'}})"
     )
 
@@ -182,10 +193,12 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
     the store, then close and unlock.
 
     Spill files go to the state folder, encrypted. The schemas of docs/architecture.md, "Storage",
-    exist after the first open (see `onetable.warehouse.ledger.SCHEMAS`).
+    exist after the first open (see `onetable.warehouse.ledger.SCHEMAS`). When the previous holder
+    never closed the store, the data files a killed writer left are removed first, under the lock;
+    a clean close leaves nothing to look for, so a normal open costs nothing more.
     """
     check_key(settings.key)
-    with store_lock(settings):
+    with store_lock(settings) as left_open:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.temp_dir.mkdir(parents=True, exist_ok=True)
         con = connect_offline(settings.state_dir, STORE_EXTENSIONS)
@@ -195,6 +208,8 @@ def open_store(settings: StoreSettings) -> Iterator[duckdb.DuckDBPyConnection]:
             _attach(con, settings)
             con.execute(f"USE {CATALOG}")
             ensure_layout(con)
+            if left_open:
+                delete_orphans(con)
             yield con
         finally:
             con.close()
