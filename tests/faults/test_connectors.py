@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from connector_helpers import make_source
+from connector_helpers import make_source, write_csv
 
 from onetable.connectors.extract import extract_source
 from onetable.connectors.reading import ConnectorError
@@ -114,3 +114,38 @@ def test_pages_that_disagree_with_the_api_total_commit_nothing(store_settings):
         assert watermark(con, "grid") is None
         tables = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'landing'"
         assert con.execute(tables).fetchone()[0] == 0  # the landing's transaction rolled back
+
+
+# --- 2. CSV: a field of 1 MB ------------------------------------------------------------------
+
+
+def test_a_1_mb_field_quarantines_its_row_and_the_rest_of_the_file_lands(store_settings, tmp_path):
+    """A GB18030 file with one field of 1 MB among normal rows no longer fails as a whole: that row
+    is quarantined (C005) at its physical line with its raw text, the reason naming the field and
+    its size but not the value, and every other row lands at its own line."""
+    rows = [f"JZ{i:04d},居民{i},低保" for i in range(3000)]
+    pasted = "备注" * 250_000  # 1,000,000 bytes in GB18030, 1,500,000 as UTF-8
+    rows[1500] = f"JZ1500,居民1500,{pasted}"
+    path = write_csv(tmp_path / "data" / "civil" / "民政对象名册_20260131.csv",
+                     "民政对象名册（2026年1月）\n救助编号,姓名,救助类别", rows)  # fmt: skip
+    assert path.stat().st_size > 1_000_000
+    source = make_source(
+        "civil", {"kind": "file", "path": "civil/*.csv", "format": "csv"},
+        record_key={"column": "救助编号"}, required=["救助编号", "姓名"],
+    )  # fmt: skip
+    out = extract_source(store_settings, source, "civil.yaml", end=FEB, run_id="r",
+                         data_root=tmp_path / "data")  # fmt: skip
+    (manifest,) = out.manifests
+    assert (manifest.read, manifest.landed, manifest.quarantined) == (3000, 2999, 1)
+    with open_store(store_settings) as con:
+        (quarantined,) = con.execute(
+            "SELECT rule_id, field, row_number, location, reason, raw FROM quarantine.rows"
+        ).fetchall()
+        landed = dict(con.execute("SELECT 救助编号, _row FROM landing.civil").fetchall())
+    rule, field, line, location, reason, raw = quarantined
+    assert (rule, field, line, location) == ("C005", "救助类别", 1503, str(path))  # title, header
+    assert reason.startswith("field 救助类别 holds 500,000 characters (1,500,000 bytes as UTF-8)")
+    assert "备" not in reason
+    assert raw == rows[1500]  # nothing of the row is lost: its raw text is in the quarantine
+    assert len(landed) == 2999 and "JZ1500" not in landed
+    assert (landed["JZ1499"], landed["JZ1501"], landed["JZ2999"]) == (1502, 1504, 3002)
