@@ -9,14 +9,17 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import sqlalchemy as sa
 from connector_helpers import make_source, write_csv
 
-from onetable.connectors.extract import extract_source
+from onetable.connectors.extract import extract_all, extract_source
 from onetable.connectors.reading import ConnectorError
 from onetable.warehouse.ledger import watermark
+from onetable.warehouse.masking import scrub
 from onetable.warehouse.store import open_store
 
 FEB = datetime(2026, 2, 1)
@@ -149,3 +152,66 @@ def test_a_1_mb_field_quarantines_its_row_and_the_rest_of_the_file_lands(store_s
     assert raw == rows[1500]  # nothing of the row is lost: its raw text is in the quarantine
     assert len(landed) == 2999 and "JZ1500" not in landed
     assert (landed["JZ1499"], landed["JZ1501"], landed["JZ2999"]) == (1502, 1504, 3002)
+
+
+# --- 3. SQLite: a path that does not exist ------------------------------------------------------
+
+
+def _health(conn_id: str, table: str = "居民健康档案", **location):
+    return make_source(
+        conn_id, {"kind": "sql", "conn_id": conn_id, "table": table, "retries": 0} | location,
+        record_key={"column": "健康档案编号"}, required=["健康档案编号", "姓名"],
+    )  # fmt: skip
+
+
+def test_a_missing_sqlite_file_is_named_and_not_created(store_settings, tmp_path):
+    """A SQLite path that does not exist no longer creates an empty database in the department's
+    folder: the source fails saying the file is missing, with its path whole; an existing
+    database beside it is read, and left as it was."""
+    folder = tmp_path / "卫健委"
+    folder.mkdir()
+    missing = folder / "居民健康档案.db"
+    present = folder / "健康档案_备份.db"
+    with sa.create_engine(f"sqlite:///{present}").begin() as con:
+        con.execute(sa.text("CREATE TABLE 居民健康档案 (健康档案编号 TEXT, 姓名 TEXT)"))
+        con.execute(sa.text("INSERT INTO 居民健康档案 VALUES ('H1', '张三'), ('H2', '李四')"))
+    before = present.read_bytes()
+    contracts = SimpleNamespace(  # what extract_all reads
+        source_file=lambda name: tmp_path / f"{name}.yaml",
+        sources={"health": _health("health"), "backup": _health("backup")},
+    )
+    env = {
+        "AIRFLOW_CONN_HEALTH": f"sqlite:///{missing}",
+        "AIRFLOW_CONN_BACKUP": f"sqlite:///{present}",
+    }
+    health, backup = extract_all(store_settings, contracts, end=FEB, run_id="r", environ=env)
+    assert health.error == (
+        f"source health: the SQLite database file {missing} of connection 'health' does not exist"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [present.name]  # nothing created
+    assert backup.error is None and backup.manifests[0].landed == 2
+    assert present.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "server, flag, on",
+    [("postgres", "current_setting('transaction_read_only')", "on"),
+     ("mariadb", "@@tx_read_only", "1")],
+)  # fmt: skip
+def test_postgresql_and_mariadb_are_read_in_a_read_only_transaction(store_settings, request,
+                                                                     server, flag, on):  # fmt: skip
+    url = request.getfixturevalue(f"{server}_url")
+    query = f"SELECT 'H1' AS 健康档案编号, 'x' AS 姓名, {flag} AS 只读"
+    source = _health("health", table=None, query=query)
+    out = extract_source(store_settings, source, "health.yaml", end=FEB, run_id="r",
+                         environ={"AIRFLOW_CONN_HEALTH": url})  # fmt: skip
+    assert out.manifests[0].landed == 1
+    with open_store(store_settings) as con:
+        assert con.execute("SELECT 只读 FROM landing.health").fetchone()[0] == on
+
+
+def test_the_scrubber_keeps_a_path_whole_and_masks_the_rest():
+    message = "unable to open '/data/卫健委/居民健康档案.db' for 张三, 320324198001011234"
+    assert scrub(message) == (
+        "unable to open '/data/卫健委/居民健康档案.db' for 张*, 320***********1234"
+    )
