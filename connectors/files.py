@@ -408,6 +408,11 @@ def _long_records_end(
                 f"source {source}: the record at line {line} of {path.name} runs on for more than "
                 f"{_MAX_ALONE >> 20} MiB: an unclosed quote, or not a CSV file"
             )
+    if quoted:  # else the rest of the file would be one record
+        raise ConnectorError(
+            f"source {source}: the record at line {line} of {path.name} opens a quote that is "
+            "never closed"
+        )
     return at
 
 

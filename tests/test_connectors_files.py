@@ -281,3 +281,12 @@ def test_an_unclosed_quote_that_runs_on_fails_clearly(tmp_path, monkeypatch):
     path.write_bytes((HEADER + 'JZ003,"王五,1,低保\n' + ROWS * 100_000).encode("utf-8"))
     with pytest.raises(ConnectorError, match=r"record at line 2 of a\.csv runs on for more than 1"):
         _read(read_csv(path, source="s", expected=["救助编号"]))
+
+
+def test_an_unclosed_quote_in_a_large_file_fails_clearly(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + 'JZ003,"王五,1,低保\n' + ROWS * 20_000).encode("utf-8"))
+    with pytest.raises(
+        ConnectorError, match=r"line 2 of a\.csv opens a quote that is never closed"
+    ):
+        _read(read_csv(path, source="s", expected=["救助编号"]))
