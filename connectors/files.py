@@ -4,17 +4,20 @@ title rows and merged headers, JSON and JSON Lines.
 Every row keeps the physical line where its record starts (1-based; for XLSX the sheet and row), so
 a quarantined row can be found in the department's own file. CSV parsing is pyarrow's streaming
 reader (about a million rows a second); the encoding is decoded in Python with bad bytes marked, so
-one bad byte quarantines one row instead of failing the file.
+one bad byte quarantines one row instead of failing the file. A record longer than the reader's
+block, which pyarrow cannot parse, is read again on its own, and a field longer than any value a
+department keeps quarantines its row, so one oversized field does not fail the file either.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -42,6 +45,17 @@ _BLOCK = 1 << 20
 # what one read returns: small reads (decoded, at most three times as long, within _BLOCK) keep
 # that read-ahead to a few MiB whatever the file's size
 _READ_BLOCK = 256 << 10
+# A field may hold 128 KiB as UTF-8, room for Excel's 32,767 characters a cell in any script (four
+# bytes at most each); a longer one is no department's value (a pasted document, a broken quote)
+# and quarantines its row (C005).
+MAX_FIELD_BYTES = 128 << 10
+# A record that covers a whole read block stops pyarrow ("straddling object"): from its line, the
+# records up to the first this long are parsed alone, as one block of at most _MAX_ALONE bytes.
+_LONG_RECORD = _READ_BLOCK // 2
+_MAX_ALONE = 16 << 20
+# encodings in which the bytes of a newline and a quote are never part of another character, so
+# records can be found and split in the raw bytes
+_BYTE_SPLITTABLE = {"utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950"}
 _HEAD_BYTES = 64 * 1024
 _HEADER_SEARCH_ROWS = 30
 _BAD = "\ufffd"  # what a byte the encoding cannot decode becomes
@@ -70,8 +84,9 @@ class _Utf8Stream:
     newline fell inside quotes, so the common clean file needs no per-row checks. pyarrow reads it
     a decoded block at a time (a short read is no end of file), so nothing is copied twice."""
 
-    def __init__(self, raw: io.BufferedIOBase, encoding: str | None):
+    def __init__(self, raw: io.BufferedIOBase, encoding: str | None, read_size: int = _READ_BLOCK):
         self._raw = raw
+        self._read_size = read_size
         self._decoder = (
             codecs.getincrementaldecoder(encoding)(errors="replace") if encoding else None
         )
@@ -85,7 +100,7 @@ class _Utf8Stream:
         self.blank_lines = False
 
     def _next_block(self) -> bytes:
-        block = self._raw.read(_READ_BLOCK)
+        block = self._raw.read(self._read_size)
         self._done = not block
         if self._decoder is None:
             return block
@@ -232,13 +247,20 @@ class _LineCounter:
         self._refresh()
         return self._place_invalid(None)
 
+    def next_line(self) -> int:
+        """The line where the first record not yet read starts."""
+        self._refresh()
+        records = self.valid_seen + len(self.invalid)
+        return self.header_lines + 1 + records + self.valid_newlines + int(self.invalid_extra[-1])
+
 
 def read_csv(
     path: Path, *, source: str, expected: Sequence[str], encoding: str | None = None,
     delimiter: str | None = None, batch_rows: int = BATCH_ROWS,
 ) -> Iterator[Chunk]:  # fmt: skip
     """Stream a CSV file as chunks of text rows. Title rows above the header are passed over;
-    rows with the wrong number of fields and rows with undecodable bytes are quarantined."""
+    rows with the wrong number of fields, with undecodable bytes or with a field longer than
+    MAX_FIELD_BYTES are quarantined."""
     validated = encoding is None  # detection read the whole file: UTF-8 means valid UTF-8
     encoding = encoding or detect_encoding(path)
     try:
@@ -261,15 +283,62 @@ def read_csv(
             f"({', '.join(expected)}) in the first {_HEADER_SEARCH_ROWS} rows of {path.name}"
         )
     names = _clean_names(rows[at])
-    counter = _LineCounter(header_lines=line_ends[at], header_records=at + 1)
     location = str(path)
-    with path.open("rb") as raw:
-        passthrough = validated and encoding == "utf-8"
-        scanned = _Utf8Stream(raw, None if passthrough else encoding)
+    args = (names, source, location, encoding, delimiter, batch_rows)
+    # UTF-8 that detection validated passes through undecoded
+    decoding = None if validated and encoding == "utf-8" else encoding
+    with contextlib.ExitStack() as files:
+
+        def opened(position: int) -> io.BufferedReader:
+            """A handle of its own: a stopped reader's read-ahead may still be reading its own."""
+            handle = files.enter_context(path.open("rb"))
+            handle.seek(position)
+            return handle
+
+        # segments of the file, each parsed by its own pyarrow reader: the whole file, unless a
+        # record longer than a block stops one at `stopped`
+        offset, line, skip = 0, 1, at + 1
+        counter = _LineCounter(header_lines=line_ends[at], header_records=skip)
+        stream = _Utf8Stream(opened(0), decoding)
+        scan = opened(0)
+        while True:
+            stopped = yield from _segment(stream, skip, _BLOCK, counter, *args)
+            if stopped is None:
+                return
+            if codecs.lookup(encoding).name not in _BYTE_SPLITTABLE:
+                raise ConnectorError(
+                    f"source {source}: the record at line {stopped} of {path.name} is longer than "
+                    f"the reader's block, and {encoding} records cannot be split in the raw bytes"
+                )
+            offset = _line_offset(scan, offset, stopped - line)
+            end = _long_records_end(scan, offset, source, path, stopped)
+            scan.seek(offset)
+            alone = scan.read(end - offset)
+            counter = _LineCounter(header_lines=stopped - 1, header_records=0)
+            whole = _Utf8Stream(io.BytesIO(alone), decoding, read_size=len(alone))
+            # one read, one block (decoded, bytes grow at most threefold: a bad byte becomes
+            # U+FFFD), so nothing can stop this segment early
+            yield from _segment(whole, 0, 3 * len(alone) + 3, counter, *args)
+            if not scan.read(1):  # the file ended with it
+                return
+            offset, line, skip = end, stopped + alone.count(b"\n"), 0
+            counter = _LineCounter(header_lines=line - 1, header_records=0)
+            stream = _Utf8Stream(opened(end), decoding)
+
+
+def _segment(
+    stream: _Utf8Stream, skip: int, block: int, counter: _LineCounter, names: list[str],
+    source: str, location: str, encoding: str, delimiter: str, batch_rows: int,
+) -> Generator[Chunk, None, int | None]:  # fmt: skip
+    """Parse the stream to its end in chunks; the line of the record that stopped pyarrow, a
+    record longer than a block, if one did."""
+    stopped = None
+    batches = None
+    try:
         batches = pacsv.open_csv(
-            scanned,
+            stream,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=at + 1, use_threads=False, block_size=_BLOCK
+                column_names=names, skip_rows=skip, use_threads=False, block_size=block
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
@@ -284,18 +353,67 @@ def read_csv(
                 check_utf8=False,  # the stream is UTF-8 by construction: decoded here or validated
             ),
         )
-        try:
-            for batch in batches:
-                for start in range(0, batch.num_rows, batch_rows):
-                    yield _csv_chunk(batch.slice(start, batch_rows), names, counter, scanned,
-                                     source, location, encoding, delimiter)  # fmt: skip
-        finally:  # left early too: pyarrow's read-ahead thread must stop before the file closes
+        for batch in batches:
+            for start in range(0, batch.num_rows, batch_rows):
+                yield _csv_chunk(batch.slice(start, batch_rows), names, counter, stream,
+                                 source, location, encoding, delimiter)  # fmt: skip
+    except pa.ArrowInvalid as exc:  # "straddling object straddles two block boundaries"
+        if "straddl" not in str(exc):
+            raise
+        # pyarrow parses its blocks in order: every record before the one that stopped it was read
+        stopped = counter.next_line()
+    finally:  # left early too: pyarrow's read-ahead thread must stop before the file closes
+        if batches is not None:
             batches.close()
     rejected = _ragged(source, location, counter.flush(), len(names))
     if rejected:
         yield Chunk(
             rows=text_table(names, [[] for _ in names], location, None, []), rejected=rejected
         )
+    return stopped
+
+
+def _line_offset(raw: io.BufferedIOBase, offset: int, lines: int) -> int:
+    """The byte offset `lines` newlines after `offset`."""
+    raw.seek(offset)
+    while lines:
+        block = raw.read(_READ_BLOCK)
+        found = block.count(b"\n")
+        if found >= lines:
+            return offset + int(np.flatnonzero(np.frombuffer(block, np.uint8) == 10)[lines - 1]) + 1
+        lines -= found
+        offset += len(block)
+    return offset
+
+
+def _long_records_end(
+    raw: io.BufferedIOBase, offset: int, source: str, path: Path, line: int
+) -> int:
+    """The byte offset past the first record from `offset` (a record's start) that is at least
+    _LONG_RECORD bytes long, or the file's end: records end at newlines outside quotes."""
+    raw.seek(offset)
+    start, at, quoted = offset, offset, 0
+    while block := raw.read(_READ_BLOCK):
+        data = np.frombuffer(block, np.uint8)
+        inside = (np.cumsum(data == 34) + quoted) % 2
+        ends = at + 1 + np.flatnonzero((data == 10) & (inside == 0))
+        lengths = np.diff(ends, prepend=start)
+        long = np.flatnonzero(lengths >= _LONG_RECORD)
+        if len(long):
+            return int(ends[long[0]])
+        start = int(ends[-1]) if len(ends) else start
+        quoted, at = int(inside[-1]), at + len(block)
+        if at - offset > _MAX_ALONE:
+            raise ConnectorError(
+                f"source {source}: the record at line {line} of {path.name} runs on for more than "
+                f"{_MAX_ALONE >> 20} MiB: an unclosed quote, or not a CSV file"
+            )
+    if quoted:  # else the rest of the file would be one record
+        raise ConnectorError(
+            f"source {source}: the record at line {line} of {path.name} opens a quote that is "
+            "never closed"
+        )
+    return at
 
 
 def _csv_chunk(
@@ -307,8 +425,14 @@ def _csv_chunk(
     # The stream reads ahead of the parser, so its flags cover this batch: clean files skip these.
     newlines = np.zeros(n, dtype=np.int64)
     bad = np.zeros(n, dtype=bool)
+    long = np.zeros(n, dtype=bool)
     blank = np.full(n, scanned.blank_lines)  # a blank line is no record
     for col in columns:
+        # a column whose buffers (its whole batch's, for a slice) are smaller holds no longer field
+        if col.get_total_buffer_size() > MAX_FIELD_BYTES:
+            lengths = pc.binary_length(col)
+            if pc.max(lengths).as_py() > MAX_FIELD_BYTES:
+                long |= pc.greater(lengths, MAX_FIELD_BYTES).to_numpy(zero_copy_only=False)
         if scanned.quoted_newlines:
             newlines += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
         if scanned.bad_bytes:
@@ -331,8 +455,21 @@ def _csv_chunk(
                 row_number=int(lines[i]), raw=delimiter.join(values),
                 reason=f"bytes that are not valid {encoding} (shown as {_BAD}); raw text rebuilt from its fields",
             ))  # fmt: skip
-    if bad.any() or blank.any():
-        table = table.filter(pa.array(~(bad | blank)))
+    long &= ~bad  # one reason a row
+    for i in np.flatnonzero(long):
+        values = [col[i].as_py() for col in columns]
+        field, value = next(
+            (name, v) for name, v in zip(names, values, strict=True)
+            if len(v.encode()) > MAX_FIELD_BYTES
+        )  # fmt: skip
+        rejected.append(QuarantineRecord(
+            source=source, rule_id="C005", field=field, location=location,
+            row_number=int(lines[i]), raw=delimiter.join(values),
+            reason=f"field {field} holds {len(value):,} characters ({len(value.encode()):,} bytes as UTF-8), more than the {MAX_FIELD_BYTES:,} bytes a field may hold; raw text rebuilt from its fields",
+        ))  # fmt: skip
+    drop = bad | blank | long
+    if drop.any():
+        table = table.filter(pa.array(~drop))
     return Chunk(rows=table, rejected=rejected)
 
 

@@ -1,12 +1,16 @@
 """Read a table or a query from any database SQLAlchemy reaches, streamed in chunks through a
-server-side cursor so memory stays flat whatever the table's size."""
+server-side cursor so memory stays flat whatever the table's size. A department's database is
+only read: SQLite is opened read-only (a missing file is an error, not a new empty database),
+PostgreSQL and MariaDB/MySQL read in a read-only transaction."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import time
+import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -24,11 +28,43 @@ BATCH_ROWS = 50_000
 _BLOCK = 256 << 10
 
 
-def _connect(engine: sa.Engine, source: str, conn_id: str, retries: int, backoff_s: float):
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database or a URI of its own."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return None if "uri" in url.query else Path(url.database).absolute()
+
+
+def _read_only(url: URL, sqlite_file: Path | None) -> URL:
+    """SQLite's read-only URI: sqlite3 would otherwise create a missing file, empty."""
+    if sqlite_file is None:
+        return url
+    return url.set(database=f"file:{urllib.parse.quote(str(sqlite_file))}").update_query_dict(
+        {"mode": "ro", "uri": "true"}
+    )
+
+
+def _begin_read_only(conn: sa.Connection) -> None:
+    """Make the transaction that reads read-only, where the server has one: a mapping's query
+    cannot then change the department's data."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))  # the first statement of the read
+    elif conn.dialect.name in ("mysql", "mariadb"):
+        conn.execute(sa.text("SET SESSION TRANSACTION READ ONLY"))
+        conn.commit()  # the read's own transaction, which begins next, is read-only
+
+
+def _connect(engine: sa.Engine, source: str, conn_id: str, retries: int, backoff_s: float,
+             sqlite_file: Path | None) -> sa.Connection:  # fmt: skip
     for attempt in range(retries + 1):
         try:
             return engine.connect()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if sqlite_file is not None and not sqlite_file.exists():  # no use retrying
+                raise ConnectorError(
+                    f"source {source}: the SQLite database file {sqlite_file} of connection "
+                    f"{conn_id!r} does not exist"
+                ) from None
             if attempt == retries:
                 reason = (
                     scrub(str(exc.orig).strip().splitlines()[0]) if exc.orig else type(exc).__name__
@@ -149,14 +185,23 @@ def read_sql(
     """Stream the rows of the window [start - overlap, end) by the cursor column, or every row
     for a snapshot source. `_row` is the row's position in the read: no ORDER BY, so that a large
     table is not sorted on the department's server for us."""
-    engine = sa.create_engine(url)
+    sqlite_file = _sqlite_file(url)
+    engine = sa.create_engine(_read_only(url, sqlite_file))
     where = location.table or "query"
     try:
-        with _connect(engine, source.source, location.conn_id, retries, backoff_s) as conn:
+        with _connect(
+            engine, source.source, location.conn_id, retries, backoff_s, sqlite_file
+        ) as conn:
+            _begin_read_only(conn)
             cursor = source.read.cursor
             try:
                 stmt, names = _select(conn, location, cursor)
-            except (ConnectorError, sa.exc.NoSuchTableError, sa.exc.ProgrammingError) as exc:
+            except sa.exc.NoSuchTableError:  # the mapping's own name: nothing to scrub
+                raise ConnectorError(
+                    f"source {source.source}: the database of connection {location.conn_id!r} "
+                    f"has no table {location.table!r}"
+                ) from None
+            except (ConnectorError, sa.exc.ProgrammingError) as exc:
                 raise ConnectorError(
                     f"source {source.source}: cannot read {where} of connection "
                     f"{location.conn_id!r}: {scrub(str(exc).splitlines()[0])}"

@@ -179,15 +179,25 @@ class FileLocation(_Strict):
 
 
 class HttpLocation(_Strict):
-    """A paged JSON API of the data-exchange platform."""
+    """A paged JSON API of the data-exchange platform.
+
+    Paging ends at an empty page, at a page whose next link (`next_link`) is null or empty, or
+    once the records read reach the API's own count (`total`); never at a short page, since a
+    server may cap its page size below `page_size`. When the API gives a total, a read whose
+    records do not add up to it fails the source and nothing of its window is committed. A page
+    without the `total` or `next_link` key simply gives none. `pagination: none` is one request
+    to an API that does not page.
+    """
 
     kind: Literal["http"]
     url: str
     conn_id: Annotated[str, Field(pattern=_NAME)] | None = None  # a bearer token in its password
-    pagination: Literal["page", "offset", "cursor"] = "page"
+    pagination: Literal["page", "offset", "cursor", "none"] = "page"
     page_size: int = Field(default=500, ge=1)
     items: str = "items"  # dotted key of the record list in a page
     next_cursor: str = "next_cursor"  # cursor pagination: dotted key of the next cursor
+    total: str | None = "total"  # dotted key of the API's count of all the read's records
+    next_link: str | None = "next"  # page or offset: dotted key of the next page's URL
     page_param: str = "page"
     size_param: str = "size"
     offset_param: str = "offset"

@@ -229,3 +229,64 @@ def test_the_decoded_stream_reads_in_any_size(tmp_path):
     assert len(parts[0]) == 1000
     assert b"".join(parts).decode("utf-8") == text
     assert not stream.bad_bytes and not stream.quoted_newlines and not stream.blank_lines
+
+
+def test_a_record_longer_than_a_block_is_read_alone_and_lands(tmp_path):
+    # eight fields of 120,000 bytes: none too long, but the record covers a whole read block,
+    # which stops pyarrow; its quoted newline and the record after it keep their lines
+    header = "救助编号,姓名," + ",".join(f"备注{i}" for i in range(8))
+    wide, short = ",".join(["长" * 40_000] * 8), ",".join(["短"] * 8)
+    text = f'{header}\nJZ001,"张\n三",{wide}\nJZ002,李四,{short}\n'
+    path = tmp_path / "a.csv"
+    path.write_bytes(text.encode("gb18030"))
+    assert path.stat().st_size > 2 * (256 << 10)
+    rows, rejected = _read(read_csv(path, source="s", expected=["救助编号"]))
+    assert rejected == []
+    assert [(r["救助编号"], r["_row"]) for r in rows] == [("JZ001", 2), ("JZ002", 4)]
+    assert rows[0]["姓名"] == "张\n三" and rows[0]["备注7"] == "长" * 40_000
+
+
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_an_oversized_field_in_the_last_record(tmp_path, end):
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + ROWS + "JZ003,王五,1," + "长" * 600_000 + end).encode("gb18030"))
+    rows, rejected = _read(read_csv(path, source="s", expected=["救助编号"]))
+    assert [r["_row"] for r in rows] == [2, 3]
+    assert [(q.rule_id, q.row_number, q.field) for q in rejected] == [("C005", 4, "救助类别")]
+
+
+def test_an_oversized_field_that_fits_a_block_is_quarantined_all_the_same(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + "JZ003,王五,1," + "长" * 50_000 + "\n" + ROWS).encode("utf-8"))
+    rows, rejected = _read(read_csv(path, source="s", expected=["救助编号"]))
+    assert [r["_row"] for r in rows] == [3, 4]
+    assert [(q.rule_id, q.row_number) for q in rejected] == [("C005", 2)]
+    assert rejected[0].reason.startswith("field 救助类别 holds 50,000 characters (150,000 bytes")
+
+
+def test_a_long_record_in_an_encoding_not_split_by_bytes_fails_clearly(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + "JZ003,王五,1," + "长" * 600_000 + "\n").encode("utf-16"))
+    with pytest.raises(
+        ConnectorError, match=r"record at line 2 of a\.csv is longer than the reader"
+    ):
+        _read(read_csv(path, source="s", expected=["救助编号"], encoding="utf-16"))
+
+
+def test_an_unclosed_quote_that_runs_on_fails_clearly(tmp_path, monkeypatch):
+    import onetable.connectors.files as files
+
+    monkeypatch.setattr(files, "_MAX_ALONE", 1 << 20)  # instead of writing 64 MiB
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + 'JZ003,"王五,1,低保\n' + ROWS * 100_000).encode("utf-8"))
+    with pytest.raises(ConnectorError, match=r"record at line 2 of a\.csv runs on for more than 1"):
+        _read(read_csv(path, source="s", expected=["救助编号"]))
+
+
+def test_an_unclosed_quote_in_a_large_file_fails_clearly(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes((HEADER + 'JZ003,"王五,1,低保\n' + ROWS * 20_000).encode("utf-8"))
+    with pytest.raises(
+        ConnectorError, match=r"line 2 of a\.csv opens a quote that is never closed"
+    ):
+        _read(read_csv(path, source="s", expected=["救助编号"]))

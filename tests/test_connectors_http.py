@@ -45,7 +45,9 @@ class FaultyApi:
                 api.requests.append(query)
                 api.auth.append(self.headers.get("Authorization"))
                 size = int(query.get("size", 10))
-                if "cursor" in urlparse(self.path).path:
+                if "unpaged" in urlparse(self.path).path:  # every record, whatever is asked
+                    start, size = 0, len(RECORDS)
+                elif "cursor" in urlparse(self.path).path:
                     start = int(query.get("cursor", 0))
                 elif "offset" in query:
                     start = int(query["offset"])
@@ -65,7 +67,12 @@ class FaultyApi:
                     return
                 items = RECORDS[start : start + size]
                 nxt = str(start + size) if start + size < len(RECORDS) else None
-                body = json.dumps({"items": items, "next_cursor": nxt}, ensure_ascii=False).encode()
+                body = {"items": items, "next_cursor": nxt}
+                if fault == "bad-total":
+                    body["total"] = "many"
+                if fault == "bad-link":
+                    body["next"] = 2
+                body = json.dumps(body, ensure_ascii=False).encode()
                 if fault == "truncate":
                     body = body[: len(body) // 2]
                 if fault == "no-items":
@@ -116,7 +123,7 @@ def test_server_errors_timeouts_and_truncated_pages_are_retried(api):
     api.faults[2] = ["truncate"]
     rows, _ = _read(api, _source(api))
     assert len(rows) == 22
-    assert len(api.requests) == 3 + 3  # three pages, three retries
+    assert len(api.requests) == 4 + 3  # three pages, the empty fourth that ends paging, 3 retries
 
 
 def test_a_page_that_stays_truncated_fails_the_source_clearly(api):
@@ -145,6 +152,24 @@ def test_a_client_error_is_not_retried(api):
 def test_a_page_without_its_list(api):
     api.faults[1] = ["no-items"]
     with pytest.raises(ConnectorError, match="has no 'items' list"):
+        _read(api, _source(api))
+
+
+def test_an_api_that_ignores_the_page_parameter_fails_instead_of_looping(api):
+    with pytest.raises(ConnectorError, match=r"page 2 repeats page 1: .* set `pagination: none`"):
+        _read(api, _source(api, path="/unpaged"))
+    rows, rejected = _read(api, _source(api, "none", "/unpaged"))
+    assert len(rows) + len(rejected) == 23
+    assert api.requests[-1] == {}  # one request, no paging parameters
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [("bad-total", "'total' is not a count of records"), ("bad-link", "'next' is not a link")],
+)
+def test_a_total_or_next_link_that_means_nothing_fails_the_source(api, fault, message):
+    api.faults[1] = [fault]
+    with pytest.raises(ConnectorError, match=f"source grid: {api.url}/residents page 1: {message}"):
         _read(api, _source(api))
 
 

@@ -333,3 +333,16 @@ def test_a_read_left_early_ends_the_copy_on_the_server(postgres_url):
             )
             con.execute(sa.text(f"DROP TABLE {table}"))
         engine.dispose()
+
+
+def test_a_missing_table_is_named_as_the_mapping_names_it(store_settings, tmp_path):
+    db = tmp_path / "health.db"
+    with sa.create_engine(f"sqlite:///{db}").begin() as con:
+        con.execute(sa.text("CREATE TABLE 其他 (a TEXT)"))
+    source = make_source("health", {"kind": "sql", "conn_id": "health", "table": "居民健康档案"})
+    with pytest.raises(ConnectorError) as info:
+        extract_source(store_settings, source, MAPPING, end=FEB, run_id="r",
+                       environ={"AIRFLOW_CONN_HEALTH": f"sqlite:///{db}"})  # fmt: skip
+    assert str(info.value) == (
+        "source health: the database of connection 'health' has no table '居民健康档案'"
+    )

@@ -40,11 +40,23 @@ def mask(value: str, kind: Kind) -> str:
 
 _LONG_NUMBER = re.compile(r"[0-9０-９]{6,}[0-9０-９Xx]*")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff·]{2,}")
+# A file path, from the root, a home folder, the current folder or a drive, through at least one
+# folder, up to a space or a quote: where a file is, not personal data, so an error can say it.
+_PATH = re.compile(r"""(?<![^\s'"(=])(?:[A-Za-z]:[\\/]|~?/|\.{1,2}/)[^\s'"]*[\\/][^\s'"]*""")
+
+
+def _mask_values(text: str) -> str:
+    text = _LONG_NUMBER.sub(lambda m: mask(m.group(), "phone"), text)
+    return _CJK_RUN.sub(lambda m: m.group()[0] + "*" * (len(m.group()) - 1), text)
 
 
 def scrub(message: str) -> str:
     """Mask what may be personal in a message we did not write (a driver's or a library's error):
     runs of six or more digits (ID numbers, phones) and runs of Chinese characters (names,
-    addresses). Used before such a message reaches a log or an exception."""
-    message = _LONG_NUMBER.sub(lambda m: mask(m.group(), "phone"), message)
-    return _CJK_RUN.sub(lambda m: m.group()[0] + "*" * (len(m.group()) - 1), message)
+    addresses); file paths are kept whole. Used before such a message reaches a log or an
+    exception."""
+    parts, at = [], 0
+    for path in _PATH.finditer(message):
+        parts += [_mask_values(message[at : path.start()]), path.group()]
+        at = path.end()
+    return "".join([*parts, _mask_values(message[at:])])
