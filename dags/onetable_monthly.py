@@ -31,8 +31,9 @@ POOL = "onetable_store"
 def onetable_monthly():
     @task(pool=POOL)
     def begin(params: dict | None = None, run_id: str | None = None, dag_run=None) -> dict:
-        """Fix the period and the run id every stage of this run uses."""
-        from onetable.pipeline import new_run_id
+        """Fix the period and the run id every stage of this run uses, and check what would
+        otherwise fail only after publish."""
+        from onetable.pipeline import RunContext, check_before_run, new_run_id
         from onetable.warehouse.periods import Period
 
         after = dag_run.run_after if dag_run is not None else pendulum.now("UTC")
@@ -41,7 +42,9 @@ def onetable_monthly():
             if params and params.get("period")
             else Period.last_complete(after.date())
         )
-        return {"period": str(period), "run_id": new_run_id(period)}
+        run = {"period": str(period), "run_id": new_run_id(period)}
+        check_before_run(RunContext.create(run["period"], run["run_id"]))
+        return run
 
     def stage_task(name: str):
         @task(task_id=name, pool=POOL)

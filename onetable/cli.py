@@ -146,18 +146,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     3 published with warnings, 4 not published."""
     from datetime import date
 
-    from onetable.pipeline import STAGES, RunContext, new_run_id, run_period, verdict
+    from onetable.pipeline import (
+        STAGES,
+        RunContext,
+        check_before_run,
+        new_run_id,
+        run_period,
+        verdict,
+    )  # fmt: skip
     from onetable.warehouse.masking import scrub
     from onetable.warehouse.periods import Period
-    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, check_pseudonym_key
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
     ctx = RunContext.create(str(period), run_id, accept_shrink=args.accept_shrink)
-    # before any stage: a bad pseudonym key would otherwise fail after publish
-    check_pseudonym_key(
-        ctx.contracts, str(period), ctx.environ.get(PSEUDONYM_KEY_ENV), ctx.store.key
-    )
+    check_before_run(ctx)
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
     done: dict[str, dict] = {}
 

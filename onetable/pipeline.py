@@ -60,6 +60,16 @@ class RunContext:
         )
 
 
+def check_before_run(ctx: RunContext) -> None:
+    """What would otherwise fail only after publish, checked before the first stage: the
+    pseudonym key, when an entry due this period pseudonymises (`check_pseudonym_key`)."""
+    from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, check_pseudonym_key
+
+    check_pseudonym_key(
+        ctx.contracts, str(ctx.period), ctx.environ.get(PSEUDONYM_KEY_ENV), ctx.store.key
+    )
+
+
 def new_run_id(period: Period, now: datetime | None = None) -> str:
     """A readable, unique run id: the period and the start time."""
     now = now or datetime.now(UTC)
