@@ -127,18 +127,17 @@ def cmd_contracts_check(args: argparse.Namespace) -> int:
 
 
 def print_extract(result: dict, title: str) -> None:
-    """The extract stage's counts per source, then each failure's whole message on lines of its
-    own (a table cell would cut it to the terminal's width)."""
-    counts = ("windows", "read", "landed", "quarantined", "unchanged")
-    table = Table("source", *counts, title=title)
-    table.add_column("note", overflow="fold")
+    """The extract stage's counts and note per source, a line each and never cut to the
+    terminal's width (a table would cut names and messages); each failure's whole message."""
+    console.print(f"[bold]{title}[/bold]")
     for name, r in result.items():
-        note = "failed, see below" if r["error"] else r["note"] or ""
-        table.add_row(name, *(str(r[k]) for k in counts), note)
-    console.print(table)
-    for name, r in result.items():
+        counts = ", ".join(f"{r[k]} {k}" for k in ("read", "landed", "quarantined", "unchanged"))
+        note = "failed:" if r["error"] else r["note"] or ""
+        console.print(
+            f"  {name}: {r['windows']} window(s), {counts}  {note}".rstrip(), highlight=False
+        )
         if r["error"]:
-            console.print(f"[red]{name} failed:[/red] {r['error']}", highlight=False)
+            console.print(f"    [red]{r['error']}[/red]", highlight=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
