@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from faults.sql_county import MONTHS, database, make_county, published, run
+from faults.sql_county import MONTHS, database, published, run
 from onetable.pipeline import RunContext
 from onetable.warehouse.store import open_store
 
 pytestmark = pytest.mark.slow  # eleven runs of the pipeline
-
-
-@pytest.fixture
-def county(tmp_path, extension_cache):
-    return make_county(tmp_path, extension_cache)
 
 
 def test_periods_run_backwards_publish_what_they_publish_in_order(county):

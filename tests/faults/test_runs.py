@@ -8,17 +8,12 @@ import time
 
 import pytest
 
-from faults.sql_county import make_county, run
+from faults.sql_county import run
 from onetable.pipeline import RunContext
 from onetable.warehouse.ledger import current_snapshot, run_snapshots
 from onetable.warehouse.store import StoreBusyError, open_store, run_lock
 
 pytestmark = pytest.mark.slow  # four runs of the pipeline
-
-
-@pytest.fixture
-def county(tmp_path, extension_cache):
-    return make_county(tmp_path, extension_cache)
 
 
 def test_a_run_that_cannot_get_the_store_changes_nothing(county):
