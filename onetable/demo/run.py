@@ -98,9 +98,9 @@ def run_demo(out: Path, port: int = 0) -> dict[str, dict]:
     returns each period's results."""
     import json
 
-    from onetable.cli import print_extract
+    from onetable.cli import print_extract, print_verdict
     from onetable.demo.serve import make_server
-    from onetable.pipeline import RunContext, new_run_id, run_period
+    from onetable.pipeline import RunContext, new_run_id, run_period, verdict
     from onetable.warehouse.periods import Period
     from onetable.warehouse.store import open_store
 
@@ -127,6 +127,7 @@ def run_demo(out: Path, port: int = 0) -> dict[str, dict]:
             )
             results[str(period)] = run_period(ctx)
             print_extract(results[str(period)]["extract"], f"{period} extract")
+            print_verdict(period, verdict(results[str(period)]))
             with open_store(ctx.store) as con:
                 registry = con.execute(
                     "SELECT source, record_key, person_id FROM core.person_registry"
