@@ -47,7 +47,7 @@ def _id(body17: str) -> str:
 
 
 def _hmac(number: str) -> str:
-    """The pseudonym domain.md §4.4 specifies (HMAC-SHA256 of the upper-cased number under KEY),
+    """The pseudonym docs/domain.md, "Masking", specifies (HMAC-SHA256 of the upper-cased number under KEY),
     computed here rather than by the code under test."""
     return hmac.new(KEY, number.upper().encode("utf-8"), hashlib.sha256).hexdigest()
 
