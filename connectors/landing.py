@@ -445,13 +445,12 @@ def _quarantine_duplicates(
         f"max({ROW}) FILTER (WHERE keeps) OVER ({by_key}) FROM ({copies}) ORDER BY {ROW}",
         params * 2,
     ).fetchall()
+    # each repeated key has a copy not taken, so `out` is never empty
     out = [
         (loc, sheet, row, raw, n, kept)
         for loc, sheet, row, raw, n, keeps, kept in rows
         if not keeps
     ]
-    if not out:
-        return 0
     field = source.record_key.column or ",".join(source.record_key.hash_of or [])
     for location, sheet, row, raw, n, kept in out:
         if kept is None:

@@ -78,16 +78,15 @@ def cmd_store_status(args: argparse.Namespace) -> int:
 def cmd_store_cleanup(args: argparse.Namespace) -> int:
     import os
 
-    from onetable.pipeline import OUT_ENV
+    from onetable.pipeline import out_dir
     from onetable.warehouse.ledger import cleanup
     from onetable.warehouse.sharing import settle_extracts
     from onetable.warehouse.store import open_store
 
     settings = _settings()
-    out = Path(os.environ.get(OUT_ENV) or settings.state_dir.parent / "out")  # as RunContext
     with open_store(settings) as con:
         removed = cleanup(con)
-        extracts = settle_extracts(con, out / "share")
+        extracts = settle_extracts(con, out_dir(os.environ, settings) / "share")
     console.print(f"removed {len(removed)} file(s) that no snapshot references")
     console.print(
         f"extracts a killed share left: {len(extracts['delivered'])} delivered, "

@@ -54,10 +54,16 @@ class RunContext:
             period=Period.parse(period),
             run_id=run_id,
             data_root=Path(data) if data else None,
-            out_dir=Path(environ.get(OUT_ENV) or store.state_dir.parent / "out"),
+            out_dir=out_dir(environ, store),
             environ=dict(environ),
             accept_shrink=frozenset(accept_shrink),
         )
+
+
+def out_dir(environ: Mapping[str, str], store: StoreSettings) -> Path:
+    """Where extracts, Data Docs and the audit anchor go: ONETABLE_OUT_DIR, else beside the
+    state folder."""
+    return Path(environ.get(OUT_ENV) or store.state_dir.parent / "out")
 
 
 def check_before_run(ctx: RunContext) -> None:
@@ -189,9 +195,9 @@ def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
     stopped it (a stage's error, named). Published means the publish stage committed."""
     extract = results.get("extract", {})
     stale = [name for name, r in extract.items() if r["error"]]
-    published = [name for name in extract if name not in stale] if "publish" in results else []
     if "publish" not in results:
         return Verdict("not published", [failure or "the run stopped before publishing"], [], stale)
+    published = [name for name in extract if name not in stale]
     reasons = [f"source {name} failed, so it is stale for this period" for name in stale]
     reasons += [
         f"source {name}: mapped column(s) {', '.join(r['missing_columns'])} missing from the "
