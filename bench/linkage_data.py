@@ -3,7 +3,7 @@
 `python bench/linkage_data.py --persons N --out DIR [--seed 1]` generates the county into
 DIR/county (one month, the documented error rates) and writes, from the department systems as
 they stand at the month end (read raw: SQLite tables, CSV/XLSX/JSON Lines files, the grid API's
-JSON Lines), with the column mappings of onetable/demo/sources/*.yaml:
+JSON Lines), with the column mappings of onetable/demo/deployments/variant1/sources/*.yaml:
 
 - DIR/records.parquet: record_id (`source:record_key`), source, name, sex, birth_date, id_number,
   phone, address (the text each system shows, null when empty), household (户号 or 家庭编号 where
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from onetable.linkage.records import COLUMNS
 from onetable.schemas.contracts import Source, load_contracts
 
-MAPPINGS = Path(__file__).resolve().parents[1] / "onetable" / "demo" / "sources"
+MAPPINGS = Path(__file__).resolve().parents[1] / "onetable/demo/deployments/variant1/sources"
 PERSON_FIELDS = ("name", "sex", "birth_date", "id_number", "phone")
 HOUSEHOLD = {"household_registry": "户号", "civil_affairs": "家庭编号"}  # raw household keys
 

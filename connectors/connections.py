@@ -66,3 +66,22 @@ def secret(conn_id: str, environ: Mapping[str, str] = os.environ) -> str | None:
     """The password of a connection (an API's bearer token)."""
     raw = _raw(conn_id, environ)
     return make_url(raw).password if isinstance(raw, str) else raw.get("password")
+
+
+def base_url(conn_id: str, environ: Mapping[str, str] = os.environ) -> str:
+    """scheme://host[:port] of a connection: where an API whose mapping names only a path is
+    (`url: /residents`), so that its host is deployment config, like a database's."""
+    raw = _raw(conn_id, environ)
+    try:
+        url = make_url(raw) if isinstance(raw, str) else None
+    except Exception:
+        raise ConnectorError(
+            f"connection {conn_id!r}: {_env_name(conn_id)} is not a valid URI"
+        ) from None
+    scheme, host, port = (
+        (url.drivername, url.host, url.port) if url is not None
+        else (raw.get("conn_type") or "http", raw.get("host"), raw.get("port"))
+    )  # fmt: skip
+    if not host:
+        raise ConnectorError(f"connection {conn_id!r}: {_env_name(conn_id)} names no host")
+    return f"{scheme}://{host}" + (f":{port}" if port else "")

@@ -93,7 +93,8 @@ def _chunks(source: Source, window: Window, environ: Mapping[str, str]) -> Itera
                         source=source, window=window, retries=location.retries,
                         backoff_s=location.backoff_s)  # fmt: skip
     token = connections.secret(location.conn_id, environ) if location.conn_id else None
-    return read_http(location, source=source, window=window, token=token)
+    base = connections.base_url(location.conn_id, environ) if location.url.startswith("/") else ""
+    return read_http(location, source=source, window=window, token=token, base_url=base)
 
 
 def _file_day(path: Path) -> date:

@@ -88,19 +88,22 @@ def _total(body: Any, location: HttpLocation, what: str) -> int | None:
 
 def read_http(
     location: HttpLocation, *, source: Source, window: Window, token: str | None = None,
-    backoff_s: float = 0.5, transport: httpx.BaseTransport | None = None,
+    base_url: str = "", backoff_s: float = 0.5, transport: httpx.BaseTransport | None = None,
 ) -> Iterator[Chunk]:  # fmt: skip
     """Stream the API's records page by page; `_location` names the page, `_row` counts records.
 
     Paging never stops at a short page (a server may cap its page size): it stops at an empty
     page, a null next link, or the API's total; a read that disagrees with that total raises, so
-    the landing's transaction, and with it the watermark, is not committed."""
+    the landing's transaction, and with it the watermark, is not committed. A `url` that is a
+    path is read from `base_url` (the connection's host)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     page, offset, seen = 1, 0, 0
     url, params = location.url, _params(location, source, window, page, offset, None)
     total: int | None = None
     previous: list | None = None
-    with httpx.Client(timeout=location.timeout_s, headers=headers, transport=transport) as client:
+    with httpx.Client(
+        base_url=base_url, timeout=location.timeout_s, headers=headers, transport=transport
+    ) as client:
         while True:
             label = f"{location.url} page {page}"
             what = f"source {source.source}: {label}"

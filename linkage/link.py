@@ -20,6 +20,7 @@ from onetable.linkage.match import match
 from onetable.linkage.model import Model, load_model
 from onetable.linkage.records import clean_records
 from onetable.schemas.contracts import Contracts, Source
+from onetable.schemas.deployment import Placement, Settings
 from onetable.warehouse.ledger import insert_frame, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
@@ -34,7 +35,7 @@ _TABLES = {
     "assigned_at TIMESTAMP",
     "core.person_period": "period VARCHAR, person_id VARCHAR, id_number VARCHAR, name VARCHAR, "
     "sex VARCHAR, birth_date DATE, phone VARCHAR, village_code VARCHAR, residence_type VARCHAR, "
-    "active BOOLEAN, records INTEGER, sources VARCHAR[]",
+    "active BOOLEAN, inactive_reason VARCHAR, records INTEGER, sources VARCHAR[]",
     "core.group_period": 'period VARCHAR, person_id VARCHAR, "group" VARCHAR, source VARCHAR',
     "core.person_id_events": "run_id VARCHAR, logged_at TIMESTAMP, kind VARCHAR, person_id VARCHAR, "
     "other_id VARCHAR, records INTEGER, reason VARCHAR",
@@ -42,9 +43,6 @@ _TABLES = {
     "birth_date DATE, village_code VARCHAR, residence_type VARCHAR, active BOOLEAN, "
     "valid_from DATE, valid_to DATE, recorded_at TIMESTAMP",
 }
-# flags of a village code the division registry does not hold or of a value that is no code
-# (linkage/staging.py)
-_UNPLACING = frozenset({"village_code:unknown_code", "village_code:malformed_code"})
 
 
 def person_sources(contracts: Contracts) -> list[Source]:
@@ -55,19 +53,40 @@ def person_sources(contracts: Contracts) -> list[Source]:
     ]  # fmt: skip
 
 
-def _staged(con: duckdb.DuckDBPyConnection, source: Source, period: Period) -> pd.DataFrame:
+def _staged(
+    con: duckdb.DuckDBPyConnection, source: Source, period: Period, steps: list[Placement]
+) -> pd.DataFrame:
+    """The source's staged records of the period: identity, group, and `_place_<i>` for each
+    placement step `i` of this source (its staged column; null for other sources' steps)."""
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = 'staging' AND table_name = ?", [source.source]).fetchall()}  # fmt: skip
     if not have:
         return pd.DataFrame()
-    cols = [f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in IDENTITY]
-    group_sql = '"group"' if "group" in have else 'NULL::VARCHAR AS "group"'
+    cols = [f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in [*IDENTITY, "group"]]
+    cols += [
+        f'"{step.column}" AS _place_{i}'
+        if step.source == source.source and step.column in have
+        else f"NULL::VARCHAR AS _place_{i}"
+        for i, step in enumerate(steps)
+    ]
     return con.execute(
-        f"SELECT _source, _record_key, _ended, _flags, {', '.join(cols)}, {group_sql} "
+        f"SELECT _source, _record_key, _window_end, _ended, _flags, {', '.join(cols)} "
         f'FROM staging."{source.source}" WHERE _period = ?',
         [str(period)],
     ).df()
+
+
+def placement_steps(contracts: Contracts, settings: Settings) -> list[Placement]:
+    """The deployment's placement precedence; when it declares none, every person source's
+    village code, sources in name order (declare it: the order is the county's to choose)."""
+    if settings.placement:
+        return list(settings.placement)
+    return [
+        Placement(source=s.source)
+        for s in sorted(person_sources(contracts), key=lambda s: s.source)
+        if "village_code" in {t[1] for t in map(s.target, s.columns)}
+    ]
 
 
 def _key(records: pd.DataFrame) -> pd.Series:
@@ -102,33 +121,97 @@ def link_ids(
     return pd.Series(ids[_key(records)].to_numpy(), index=records.index), events, next_number
 
 
-def placing_codes(records: pd.DataFrame) -> pd.Series:
-    """Each record's village code where it may place its person: a flagged one stays in staging
-    and in matching but places no one, so the person's village comes from their other records,
-    or they have none (unplaced) rather than an invented one."""
-    unplacing = records["_flags"].map(lambda flags: not _UNPLACING.isdisjoint(flags))
-    return records["village_code"].mask(unplacing.astype(bool))
+def place(records: pd.DataFrame, steps: list[Placement]) -> pd.Series:
+    """Each person's village (index person_id): the first placement step any of their records
+    gives, within a step the record seen last (then source and record key, so ties are
+    deterministic), never a vote. A village code the division registry does not hold, or no code
+    at all (flagged in staging), places no one: the person falls to the next step or is unplaced."""
+    placed = pd.Series(dtype=object)
+    ordered = records.sort_values(
+        ["_window_end", "_source", "_record_key"], ascending=[False, True, True]
+    )
+    for i, step in enumerate(steps):
+        unplacing = {f"{step.column}:unknown_code", f"{step.column}:malformed_code"}
+        usable = ordered[f"_place_{i}"].notna() & ordered["_flags"].map(unplacing.isdisjoint)
+        first = ordered[usable].drop_duplicates("person_id").set_index("person_id")[f"_place_{i}"]
+        placed = pd.concat([placed, first[~first.index.isin(placed.index)]])
+    return placed
 
 
-def _golden(records: pd.DataFrame, period: Period) -> pd.DataFrame:
+def activity(
+    records: pd.DataFrame, settings: Settings, period: Period, seen: pd.Series
+) -> pd.DataFrame:
+    """Per person (index person_id): `active`, and for an inactive person the reason. A person is
+    active while a record of theirs is not ended, is from a residence source (all sources when the
+    deployment names none) and, with `gone_after_periods`, was seen (`seen`: per record, the end
+    of the last window that showed it) in one of the last that many periods."""
+    resident = (
+        records["_source"].isin(settings.residence_sources)
+        if settings.residence_sources is not None
+        else pd.Series(True, index=records.index)
+    )
+    live = ~records["_ended"].astype(bool)
+    frame = pd.DataFrame({
+        "person_id": records["person_id"], "live": live, "resident": resident,
+        "live_resident": live & resident, "seen": seen,
+    }).groupby("person_id").agg(
+        live=("live", "any"), resident=("resident", "any"), active=("live_resident", "any"),
+        seen=("seen", "max"),
+    )  # fmt: skip
+    frame["reason"] = None
+    frame.loc[~frame["live"], "reason"] = "every record ended (a status, an end date, a list left)"
+    frame.loc[frame["live"] & ~frame["resident"], "reason"] = "no record in a residence source"
+    frame.loc[frame["live"] & frame["resident"] & ~frame["active"], "reason"] = (
+        "every residence-source record ended"
+    )
+    if settings.gone_after_periods:
+        horizon = period.shift(-(settings.gone_after_periods - 1)).start
+        gone = frame["active"] & (frame["seen"] <= horizon)
+        frame.loc[gone, "active"] = False
+        frame.loc[gone, "reason"] = [
+            f"seen in no source for {settings.gone_after_periods} periods (last {s:%Y-%m-%d})"
+            for s in frame.loc[gone, "seen"] - pd.Timedelta(days=1)
+        ]
+    return frame[["active", "reason"]]
+
+
+def _golden(
+    records: pd.DataFrame, period: Period, villages: pd.Series, active: pd.DataFrame
+) -> pd.DataFrame:
     """One row per person for the period: the most common value of each attribute among the
-    person's records, active while any of its records is not ended."""
+    person's records, the village of `place` and the activity of `activity`."""
 
     def mode(values: pd.Series) -> str | None:
         values = values.dropna()
         return values.mode().iloc[0] if len(values) else None
 
     grouped = records.groupby("person_id")
-    golden = grouped[
-        ["id_number", "name", "sex", "birth_date", "phone", "village_code", "residence_type"]
-    ].agg(mode)
-    golden["active"] = grouped["_ended"].agg(lambda e: bool((~e.astype(bool)).any()))
+    golden = grouped[["id_number", "name", "sex", "birth_date", "phone", "residence_type"]].agg(
+        mode
+    )
+    golden.insert(5, "village_code", villages.reindex(golden.index))
+    golden["active"] = active["active"].reindex(golden.index)
+    golden["inactive_reason"] = active["reason"].reindex(golden.index)
     golden["records"] = grouped.size()
     golden["sources"] = grouped["_source"].agg(lambda s: sorted(set(s)))
     golden = golden.reset_index()
     golden.insert(0, "period", str(period))
     golden["birth_date"] = pd.to_datetime(golden["birth_date"], errors="coerce").dt.date
     return golden
+
+
+def _seen(
+    con: duckdb.DuckDBPyConnection, contracts: Contracts, records: pd.DataFrame, period: Period
+) -> pd.Series:
+    """When each record was last shown: a snapshot source shows every record it holds in each
+    delivery (its last window by the period's end), a cursor source a record when it changes."""
+    last = dict(con.execute(
+        "SELECT source, max(window_end) FROM meta.windows WHERE window_end <= ? GROUP BY source",
+        [period.end]).fetchall())  # fmt: skip
+    snapshot = (
+        records["_source"].map(lambda s: contracts.sources[s].read.mode == "snapshot").astype(bool)
+    )
+    return records["_window_end"].where(~snapshot, records["_source"].map(last))
 
 
 def _replace_period(
@@ -167,13 +250,19 @@ def _rebuild_history(con: duckdb.DuckDBPyConnection, recorded_at: datetime) -> N
     )
 
 
-def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: str) -> dict:
-    """Give every staged person record of the period its person id; build the core's persons."""
+def link(
+    settings: StoreSettings, contracts: Contracts, period: Period, run_id: str,
+    deployment: Settings | None = None,
+) -> dict:  # fmt: skip
+    """Give every staged person record of the period its person id; build the core's persons,
+    placed and made active by the deployment's settings (`deployment`; the defaults without)."""
+    deployment = deployment or Settings()
+    steps = placement_steps(contracts, deployment)
     now = datetime.now(UTC).replace(tzinfo=None)
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
         for table, columns in _TABLES.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
-        frames = [f for s in person_sources(contracts) if len(f := _staged(con, s, period))]
+        frames = [f for s in person_sources(contracts) if len(f := _staged(con, s, period, steps))]
         if not frames:
             return {"records": 0, "persons": 0, "new_ids": 0, "groups": 0, "unlinked": 0}
         # a fixed order, so that the same records get the same new ids in any store
@@ -214,7 +303,10 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
                     ["run_id", "logged_at", *EVENT_COLUMNS]
                 ],
             )
-        golden = _golden(records.assign(village_code=placing_codes(records)), period)
+        seen = _seen(con, contracts, records, period)
+        golden = _golden(
+            records, period, place(records, steps), activity(records, deployment, period, seen)
+        )
         _replace_period(con, "core.person_period", golden, period)
         groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]
         groups = (

@@ -18,10 +18,49 @@ EXIT_WARNINGS = 3  # `onetable run`: published, with warnings
 EXIT_NOT_PUBLISHED = 4  # `onetable run`: nothing published (rows lost, a stage failed)
 
 
-def _settings():
+def _deployment(args: argparse.Namespace):
+    """The deployment folder `--project` or ONETABLE_PROJECT names (the package's defaults
+    without one), loaded and checked."""
+    import os
+
+    from onetable.schemas.deployment import load_deployment, project_dir
+
+    return load_deployment(project_dir(os.environ, args.project))
+
+
+def _environ(args: argparse.Namespace) -> dict[str, str]:
+    """The environment, with the deployment's folders where it does not set them."""
+    import os
+
+    return _deployment(args).environ(os.environ)
+
+
+def _settings(args: argparse.Namespace):
     from onetable.warehouse.store import StoreSettings
 
-    return StoreSettings.from_env()
+    return StoreSettings.from_env(_environ(args))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from onetable.schemas.deployment import County, init_deployment
+
+    county = None
+    if args.county:
+        from onetable.schemas.contracts import load_contracts
+        from onetable.schemas.divisions import name_of, registry
+
+        name = name_of(registry(load_contracts()), args.county)
+        if name is None:
+            console.print(f"[red]error:[/red] {args.county} is not a county of the package's "
+                          "division tree", highlight=False)  # fmt: skip
+            return 2
+        county = County(code=args.county, name=name)
+    written = init_deployment(args.dir, county)
+    console.print(f"wrote a deployment folder with {len(written)} files: {args.dir}")
+    console.print("  next: edit onetable.yaml, sources/, sharing/ and divisions.csv "
+                  "(docs/new-county.md), then:", highlight=False)  # fmt: skip
+    console.print(f"  onetable --project {args.dir} contracts check", highlight=False)
+    return 0
 
 
 def cmd_store_new_key(args: argparse.Namespace) -> int:
@@ -43,7 +82,7 @@ def cmd_store_init(args: argparse.Namespace) -> int:
     from onetable.warehouse.ledger import SCHEMAS, current_snapshot
     from onetable.warehouse.store import open_store
 
-    settings = _settings()
+    settings = _settings(args)
     with open_store(settings) as con:
         snap = current_snapshot(con)
     console.print(f"store ready in {settings.state_dir} (snapshot {snap})")
@@ -55,7 +94,7 @@ def cmd_store_status(args: argparse.Namespace) -> int:
     from onetable.warehouse.ledger import current_snapshot, run_snapshots
     from onetable.warehouse.store import open_store
 
-    settings = _settings()
+    settings = _settings(args)
     with open_store(settings) as con:
         snap = current_snapshot(con)
         runs = run_snapshots(con)
@@ -76,17 +115,16 @@ def cmd_store_status(args: argparse.Namespace) -> int:
 
 
 def cmd_store_cleanup(args: argparse.Namespace) -> int:
-    import os
-
     from onetable.pipeline import out_dir
     from onetable.warehouse.ledger import cleanup
     from onetable.warehouse.sharing import settle_extracts
-    from onetable.warehouse.store import open_store
+    from onetable.warehouse.store import StoreSettings, open_store
 
-    settings = _settings()
+    environ = _environ(args)
+    settings = StoreSettings.from_env(environ)
     with open_store(settings) as con:
         removed = cleanup(con)
-        extracts = settle_extracts(con, out_dir(os.environ, settings) / "share")
+        extracts = settle_extracts(con, out_dir(environ, settings) / "share")
     console.print(f"removed {len(removed)} file(s) that no snapshot references")
     console.print(
         f"extracts a killed share left: {len(extracts['delivered'])} delivered, "
@@ -99,7 +137,7 @@ def cmd_accounting(args: argparse.Namespace) -> int:
     from onetable.warehouse.ledger import accounting_summary
     from onetable.warehouse.store import open_store
 
-    with open_store(_settings()) as con:
+    with open_store(_settings(args)) as con:
         rows = accounting_summary(con, args.run)
     counts = ("read", "kept", "quarantined", "unchanged")
     table = Table("stage", "source", *counts, title=f"run {args.run}")
@@ -110,17 +148,17 @@ def cmd_accounting(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_check(args: argparse.Namespace) -> int:
-    from onetable.schemas.contracts import load_contracts
-    from onetable.schemas.one_table import load_one_table
-    from onetable.schemas.sharing import load_sharing_list
+    from onetable.schemas.deployment import check_deployment
 
-    contracts = load_contracts(args.dir, sources_dir=args.sources)
-    sharing = load_sharing_list(contracts=contracts)
-    table = load_one_table()
+    deployment = _deployment(args)
+    check_deployment(deployment)
+    contracts, table = deployment.contracts, deployment.one_table
     console.print(
-        f"contracts OK: {len(contracts.entities)} entities, {len(contracts.sources)} sources, "
-        f"{len(sharing)} sharing entries, one table {table.version} ({len(table.indicators)} "
-        f"indicators), division registry {contracts.divisions.edition}"
+        f"{deployment.root or 'package defaults'}: OK: {len(contracts.entities)} entities, "
+        f"{len(contracts.sources)} sources, {len(deployment.sharing)} sharing entries, one table "
+        f"{table.version} ({len(table.indicators)} indicators), division registry "
+        f"{contracts.divisions.edition}",
+        highlight=False,
     )
     return 0
 
@@ -157,7 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     period = Period.parse(args.period) if args.period else Period.last_complete(date.today())
     run_id = new_run_id(period)
-    ctx = RunContext.create(str(period), run_id, accept_shrink=args.accept_shrink)
+    ctx = RunContext.create(
+        str(period), run_id, accept_shrink=args.accept_shrink, project=args.project
+    )
     check_before_run(ctx)
     console.print(f"run {run_id}: period {period} (input: windows ending by {period.end:%Y-%m-%d})")
     done: dict[str, dict] = {}
@@ -223,7 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Collect once, share everywhere: village and community data integration.",
     )
     parser.add_argument("--version", action="version", version=f"onetable {__version__}")
+    parser.add_argument("--project", type=Path, default=None, metavar="DIR",
+                        help="the county's deployment folder (default: ONETABLE_PROJECT; "
+                             "without either, the package's defaults)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="write a new deployment folder with commented examples")
+    p.add_argument("dir", type=Path, help="the folder to write (new or empty)")
+    p.add_argument("--county", metavar="CODE",
+                   help="the county's 6-digit code: its name and its part of the package's "
+                        "division tree filled in")  # fmt: skip
+    p.set_defaults(func=cmd_init)
 
     store = sub.add_parser(
         "store", help="the encrypted store (ONETABLE_STATE_DIR, ONETABLE_STORE_KEY)"
@@ -266,13 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read a canonical column from another column name, e.g. name=given_name")  # fmt: skip
     p.set_defaults(func=cmd_link_records)
 
-    contracts = sub.add_parser("contracts", help="the contracts in schemas/")
+    contracts = sub.add_parser("contracts", help="the deployment's contracts")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
-    p = contracts_sub.add_parser("check", help="load and validate every contract file")
-    p.add_argument(
-        "dir", type=Path, nargs="?", default=None, help="contracts folder (default: shipped)"
+    p = contracts_sub.add_parser(
+        "check", help="load and check the whole deployment folder (--project)"
     )
-    p.add_argument("--sources", type=Path, default=None, help="a deployment's source mappings")
     p.set_defaults(func=cmd_contracts_check)
 
     add_demo_parser(sub)

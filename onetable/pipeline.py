@@ -17,19 +17,20 @@ from onetable.warehouse.periods import Period
 
 if TYPE_CHECKING:  # a DAG file imports this module to parse: nothing heavy at the top
     from onetable.schemas.contracts import Contracts
+    from onetable.schemas.deployment import Deployment
     from onetable.warehouse.store import StoreSettings
 
-SOURCES_ENV = "ONETABLE_SOURCES_DIR"
 DATA_ENV = "ONETABLE_DATA_ROOT"
 OUT_ENV = "ONETABLE_OUT_DIR"
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every stage needs, rebuilt in each Airflow task from the environment and two strings."""
+    """What every stage needs, rebuilt in each Airflow task from the environment and two strings:
+    the deployment (ONETABLE_PROJECT, or `project`) with the environment filled from its settings."""
 
     store: StoreSettings
-    contracts: Contracts
+    deployment: Deployment
     period: Period
     run_id: str
     data_root: Path | None
@@ -40,17 +41,18 @@ class RunContext:
     @classmethod
     def create(
         cls, period: str, run_id: str, environ: Mapping[str, str] = os.environ,
-        accept_shrink: Collection[str] = (),
+        accept_shrink: Collection[str] = (), project: Path | None = None,
     ) -> RunContext:  # fmt: skip
-        from onetable.schemas.contracts import load_contracts
+        from onetable.schemas.deployment import load_deployment, project_dir
         from onetable.warehouse.store import StoreSettings
 
-        sources = environ.get(SOURCES_ENV)
+        deployment = load_deployment(project_dir(environ, project))
+        environ = deployment.environ(environ)
         data = environ.get(DATA_ENV)
         store = StoreSettings.from_env(environ)
         return cls(
             store=store,
-            contracts=load_contracts(sources_dir=Path(sources) if sources else None),
+            deployment=deployment,
             period=Period.parse(period),
             run_id=run_id,
             data_root=Path(data) if data else None,
@@ -58,6 +60,10 @@ class RunContext:
             environ=dict(environ),
             accept_shrink=frozenset(accept_shrink),
         )
+
+    @property
+    def contracts(self) -> Contracts:
+        return self.deployment.contracts
 
 
 def out_dir(environ: Mapping[str, str], store: StoreSettings) -> Path:
@@ -72,7 +78,11 @@ def check_before_run(ctx: RunContext) -> None:
     from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, check_pseudonym_key
 
     check_pseudonym_key(
-        ctx.contracts, str(ctx.period), ctx.environ.get(PSEUDONYM_KEY_ENV), ctx.store.key
+        ctx.contracts,
+        str(ctx.period),
+        ctx.environ.get(PSEUDONYM_KEY_ENV),
+        ctx.store.key,
+        ctx.deployment.sharing,
     )
 
 
@@ -112,7 +122,7 @@ def _standardize(ctx: RunContext) -> dict:
 def _link(ctx: RunContext) -> dict:
     from onetable.linkage.link import link
 
-    return link(ctx.store, ctx.contracts, ctx.period, ctx.run_id)
+    return link(ctx.store, ctx.contracts, ctx.period, ctx.run_id, ctx.deployment.settings)
 
 
 def _check(ctx: RunContext) -> dict:
@@ -130,17 +140,16 @@ def _publish(ctx: RunContext) -> dict:
 
 
 def _one_table(ctx: RunContext) -> dict:
-    from onetable.schemas.one_table import load_one_table
     from onetable.warehouse.indicators import one_table
 
-    return one_table(ctx.store, load_one_table(), ctx.period, ctx.run_id)
+    return one_table(ctx.store, ctx.deployment.one_table, ctx.period, ctx.run_id)
 
 
 def _share(ctx: RunContext) -> dict:
     from onetable.warehouse.sharing import PSEUDONYM_KEY_ENV, share
 
-    return share(ctx.store, ctx.contracts, str(ctx.period), ctx.run_id, ctx.out_dir / "share",
-                 ctx.environ.get(PSEUDONYM_KEY_ENV))  # fmt: skip
+    return share(ctx.store, ctx.contracts, ctx.deployment.sharing, str(ctx.period), ctx.run_id,
+                 ctx.out_dir / "share", ctx.environ.get(PSEUDONYM_KEY_ENV))  # fmt: skip
 
 
 # The stage order, for the CLI and the DAG alike. Each adapter imports its stage when it runs, so

@@ -190,7 +190,7 @@ class HttpLocation(_Strict):
     """
 
     kind: Literal["http"]
-    url: str
+    url: str  # a full URL, or a path (`/residents`) on the host of the connection `conn_id`
     conn_id: Annotated[str, Field(pattern=_NAME)] | None = None  # a bearer token in its password
     pagination: Literal["page", "offset", "cursor", "none"] = "page"
     page_size: int = Field(default=500, ge=1)
@@ -206,6 +206,12 @@ class HttpLocation(_Strict):
     until_param: str | None = None  # cursor mode: the window's end
     timeout_s: float = Field(default=30.0, gt=0)
     retries: int = Field(default=4, ge=0)
+
+    @model_validator(mode="after")
+    def _host_known(self) -> HttpLocation:
+        if self.url.startswith("/") and self.conn_id is None:
+            raise ValueError("a `url` that is a path needs `conn_id`, the connection with its host")
+        return self
 
 
 class RecordKey(_Strict):
@@ -323,6 +329,7 @@ class Contracts(BaseModel):
 
     root: Path
     sources_dir: Path  # `<root>/sources`, or a deployment's own folder of source mappings
+    divisions_file: Path  # `<root>/divisions.yaml`, or a deployment's own registry
     classification: Classification
     divisions: Divisions
     entities: dict[str, Entity]
@@ -331,6 +338,10 @@ class Contracts(BaseModel):
     def source_file(self, name: str) -> Path:
         """The file source `name` was read from (its name is the file's, checked on load)."""
         return self.sources_dir / f"{name}.yaml"
+
+    def divisions_path(self) -> Path:
+        """The registry's CSV: `divisions.yaml`'s `path`, relative to that file's folder."""
+        return self.divisions.resolve(self.divisions_file.parent)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -430,9 +441,9 @@ def _cross_check(contracts: Contracts) -> None:
                     f"{contracts.source_file(name)}: constants.{target_name}: not a column of "
                     f"entity {entity_name or source.entity!r}"
                 )
-    if not contracts.divisions.resolve(root).exists():
+    if not contracts.divisions_path().exists():
         problems.append(
-            f"{root / 'divisions.yaml'}: path: {contracts.divisions.path!r} does not exist"
+            f"{contracts.divisions_file}: path: {contracts.divisions.path!r} does not exist"
         )
     if problems:
         raise ContractError("\n".join(problems))
@@ -451,20 +462,25 @@ def _load_folder(model: type[M], folder: Path, name_key: str) -> dict[str, M]:
     return out
 
 
-def load_contracts(root: Path | None = None, sources_dir: Path | None = None) -> Contracts:
+def load_contracts(
+    root: Path | None = None, sources_dir: Path | None = None, divisions_file: Path | None = None
+) -> Contracts:
     """Load and cross-check a contracts folder (default: the one shipped in `onetable.schemas`).
 
-    `sources_dir` points at a deployment's own source mappings instead of `<root>/sources`.
+    A deployment (schemas/deployment.py) gives its own source mappings (`sources_dir`, instead of
+    `<root>/sources`) and division registry (`divisions_file`, instead of `<root>/divisions.yaml`).
     """
     root = Path(root) if root else SHIPPED
     if not root.is_dir():
         raise ContractError(f"{root}: contracts folder not found")
     sources_dir = Path(sources_dir) if sources_dir else root / "sources"
+    divisions_file = Path(divisions_file) if divisions_file else root / "divisions.yaml"
     contracts = Contracts(
         root=root,
         sources_dir=sources_dir,
+        divisions_file=divisions_file,
         classification=_parse(Classification, root / "classification.yaml"),
-        divisions=_parse(Divisions, root / "divisions.yaml"),
+        divisions=_parse(Divisions, divisions_file),
         entities=_load_folder(Entity, root / "entities", "entity"),
         sources=_load_folder(Source, sources_dir, "source"),
     )

@@ -1,7 +1,8 @@
 """The division registry (区划): names and codes of 市—县—乡镇—村, loaded from the file that
 `divisions.yaml` names, checked row by row.
 
-Codes follow 统计用区划代码: 6-digit county, 9-digit township, 12-digit village. A township without
+Codes follow 统计用区划代码: 6-digit county, 9-digit township, 12-digit village; a deployment's
+registry may list its grids too (level `grid`, the county's own codes, the village as parent). A township without
 a code is unique by (county_code, name); a village row may have no code (the shipped Jiangsu tree
 gives names only), while a deployment's own registry, or the demo's synthetic one, gives them.
 """
@@ -17,6 +18,8 @@ from onetable.schemas.contracts import ContractError, Contracts
 
 COLUMNS = ["level", "code", "name", "county_code", "parent_code", "parent_name"]
 CODE_LENGTH = {"city": 6, "county": 6, "township": 9, "village": 12}
+# a grid's code is the county's own (often its village's code and a number); its parent is a village
+LEVELS = [*CODE_LENGTH, "grid"]
 
 
 def load_divisions(path: Path) -> pd.DataFrame:
@@ -30,10 +33,18 @@ def load_divisions(path: Path) -> pd.DataFrame:
         raise ContractError(f"{path}: missing column(s) {missing}; expected {COLUMNS}")
     problems = []
     for line, row in zip(frame.index + 2, frame.itertuples(index=False), strict=True):
-        if row.level not in CODE_LENGTH:
-            problems.append(
-                f"{path}: row {line}: level: {row.level!r} is not one of {list(CODE_LENGTH)}"
-            )
+        if row.level not in LEVELS:
+            problems.append(f"{path}: row {line}: level: {row.level!r} is not one of {LEVELS}")
+        elif row.level == "grid":
+            if not (row.code.isascii() and row.code.isalnum()):
+                problems.append(
+                    f"{path}: row {line}: code: a grid needs its code, got {row.code!r}"
+                )
+            if len(row.parent_code) != CODE_LENGTH["village"]:
+                problems.append(
+                    f"{path}: row {line}: parent_code: a grid's parent is its village's 12-digit "
+                    f"code, got {row.parent_code!r}"
+                )
         elif row.code and not (
             row.code.isascii() and row.code.isdigit() and len(row.code) == CODE_LENGTH[row.level]
         ):
@@ -52,7 +63,7 @@ def load_divisions(path: Path) -> pd.DataFrame:
 
 def registry(contracts: Contracts) -> pd.DataFrame:
     """The registry the contracts name."""
-    return load_divisions(contracts.divisions.resolve(contracts.root))
+    return load_divisions(contracts.divisions_path())
 
 
 def name_of(divisions: pd.DataFrame, code: str) -> str | None:

@@ -39,7 +39,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from onetable.schemas.contracts import (
     _NAME,
-    SHIPPED,
     Classification,
     Column,
     ContractError,
@@ -47,7 +46,6 @@ from onetable.schemas.contracts import (
     Entity,
     Level,
     _load_folder,
-    load_contracts,
 )
 
 Mask = Literal["none", "partial", "pseudonym", "generalize", "drop"]
@@ -371,15 +369,12 @@ def _check(entry: SharingEntry, contracts: Contracts) -> list[str]:
     return problems
 
 
-def load_sharing_list(
-    folder: Path | None = None, contracts: Contracts | None = None
-) -> dict[str, SharingEntry]:
-    """Load and check every entry of a sharing-list folder (default: the shipped `sharing/`), each
-    against the contracts (default: the shipped ones). Errors name the file and the key."""
-    folder = Path(folder) if folder else SHIPPED / "sharing"
+def load_sharing_list(folder: Path, contracts: Contracts) -> dict[str, SharingEntry]:
+    """Load and check every entry of a deployment's sharing-list folder against its contracts.
+    Errors name the file and the key. The package ships no entry: a sharing list is a county's."""
+    folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"{folder}: sharing-list folder not found")
-    contracts = contracts or load_contracts()
     entries = _load_folder(SharingEntry, folder, "id")
     problems = []
     for entry_id, entry in entries.items():

@@ -169,14 +169,23 @@ def test_one_table_contract(tmp_path):
         + "  - {left: XX01, op: '<=', right: RK01}\n",
         encoding="utf-8",
     )
-    with pytest.raises(ContractError, match=r"rules\.4: rules must name indicators"):
+    with pytest.raises(ContractError, match=r"rules\.4: XX01 <= RK01: rules must name indicators"):
+        load_one_table(bad)
+    bad.write_text(
+        (SHIPPED / "one_table.yaml")
+        .read_text(encoding="utf-8")
+        .replace('where: "active AND age >= 80"', 'where: "active AND agee >= 80"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(ContractError, match=r"indicators\.4\.where \(LN02\): .*agee"):
         load_one_table(bad)
 
 
 def test_the_demo_mappings_load():
     from importlib.resources import files
 
-    contracts = load_contracts(sources_dir=Path(str(files("onetable.demo") / "sources")))
+    demo = Path(str(files("onetable.demo") / "deployments" / "variant1"))
+    contracts = load_contracts(sources_dir=demo / "sources")
     assert len(contracts.sources) == 8
     assert contracts.sources["disability"].constants == {"group": "残疾"}
 

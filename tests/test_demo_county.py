@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from projects import DEMO_DEPLOYMENT
 
 from onetable.demo.cli import add_parser
 from onetable.demo.county import load_county, read_tree
@@ -71,16 +72,22 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(out: Path, tm
     assert run_cli("--persons", str(SMALL), "--seed", "1", "--out", str(again)) == 0
     assert run_cli("--persons", str(SMALL), "--seed", "2", "--out", str(other)) == 0
     first = files(out)
-    # 12 Parquet files, README.md, meta.json, registry/divisions.csv, and part 2's
-    # truth/source_records.parquet; sources/ (part 2) is tested in test_demo_sources.py
+    # 12 Parquet files, README.md, meta.json, part 2's truth/source_records.parquet, and the
+    # deployment folder (its registry and its template); sources/ is tested in test_demo_sources.py
     first = {k: v for k, v in first.items() if not k.startswith("sources/")}
-    assert len(first) == 16
+    assert len(first) == 15 + len(list(DEMO_DEPLOYMENT.rglob("*.yaml"))) + 2
     assert {k: v for k, v in files(again).items() if not k.startswith("sources/")} == first
     different = {k: v for k, v in files(other).items() if not k.startswith("sources/")}
     assert different["truth/persons.parquet"] != first["truth/persons.parquet"]
     assert different["truth/events.parquet"] != first["truth/events.parquet"]
-    # the geography depends on the size only, so the registry is the same for every seed
-    assert different["registry/divisions.csv"] == first["registry/divisions.csv"]
+    # the villages depend on the size only, so the registry's divisions are the same for every
+    # seed (its grids follow the seed's addresses)
+    def divisions(registry: bytes) -> list[bytes]:
+        return [line for line in registry.splitlines() if not line.startswith(b"grid,")]
+
+    assert divisions(different["deployment/divisions.csv"]) == divisions(
+        first["deployment/divisions.csv"]
+    )
 
 
 def test_cli_prints_counts_but_no_personal_data(tmp_path: Path, capsys, truth: Truth):
@@ -104,9 +111,13 @@ def test_cli_refuses_nonsense_sizes(tmp_path: Path):
 
 
 def test_registry_is_marked_synthetic_with_edition_and_reference_date(out: Path):
-    reg = pd.read_csv(out / "registry" / "divisions.csv", dtype=str)
+    reg = pd.read_csv(out / "deployment" / "divisions.csv", dtype=str)
     villages = reg[reg["level"] == "village"]
-    assert len(villages) == 6 and set(reg["level"]) == {"county", "township", "village"}
+    assert len(villages) == 6 and set(reg["level"]) == {"county", "township", "village", "grid"}
+    grids = reg[reg["level"] == "grid"]
+    assert grids["parent_code"].isin(villages["code"]).all()
+    assert (grids["code"].str[:12] == grids["parent_code"]).all()
+    assert set(grids["parent_code"]) == set(villages["code"])
     assert (villages["code_synthetic"] == "True").all()
     assert (reg["edition"] == "onetable-demo-1").all()
     assert (reg["reference_date"] == "2026-01-01").all()

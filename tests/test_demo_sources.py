@@ -47,7 +47,7 @@ SMALL = 3000
 SEED = 1
 MONTH_ENDS = [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31)]
 RUN_ENDS = [datetime(2026, 2, 1), datetime(2026, 3, 1), datetime(2026, 4, 1)]
-MAPPINGS = Path(onetable.demo.__file__).parent / "sources"
+MAPPINGS = Path(onetable.demo.__file__).parent / "deployments" / "variant1" / "sources"
 SQL = {"household_registry": "户籍人口", "health": "居民健康档案"}
 FILES = {
     "civil_affairs": "civil_affairs/民政对象名册_{}.csv",
@@ -119,15 +119,11 @@ def landed(out, contracts, store, grid_url) -> dict[str, list]:
     manifests: dict[str, list] = {}
     for name in ALL:
         source = contracts.sources[name]
-        if source.location.kind == "http":
-            path = source.location.url.split("8765", 1)[1]
-            location = source.location.model_copy(update={"url": grid_url + path})
-            source = source.model_copy(update={"location": location})
         manifests[name] = []
         for m, end in enumerate(RUN_ENDS):
             outcome = extract_source(
                 store, source, MAPPINGS / f"{name}.yaml", end=end, run_id=f"{name}-{m}",
-                data_root=out / "sources", environ=environ(out, m),
+                data_root=out / "sources", environ={**environ(out, m), "AIRFLOW_CONN_DEMO_GRID": grid_url},
             )  # fmt: skip
             assert outcome.error is None, outcome.error
             assert len(outcome.manifests) == 1, (name, m, outcome.note)

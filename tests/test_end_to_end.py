@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 from onetable.demo.run import (
-    DEMO_PORT,
     databases_as_of,
     demo_environ,
     linkage_against_truth,
     run_demo,
 )
+from onetable.demo.serve import DEFAULT_PORT
 from onetable.demo.truth import load_truth
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.quality.pii_scan import scan_personal_data
@@ -36,10 +36,10 @@ def demo(tmp_path_factory):
     onetable = Path(sys.executable).parent / "onetable"
     subprocess.run([onetable, "demo", "generate", "--persons", "1500", "--months", "2", "--out", out],
                    check=True, capture_output=True)  # fmt: skip
-    # the port the shipped mappings name is taken: the demo serves its API on a free one
+    # the grid API's usual port is taken: the demo serves its API on a free one
     with socket.socket() as taken:
         with contextlib.suppress(OSError):  # or someone else holds it: taken either way
-            taken.bind(("127.0.0.1", DEMO_PORT))
+            taken.bind(("127.0.0.1", DEFAULT_PORT))
             taken.listen()
         results = run_demo(out)
     return out, results

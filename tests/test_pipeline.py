@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from projects import make_project
 
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.quality.pii_scan import scan_personal_data
@@ -78,8 +79,7 @@ def _civil(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
 
 @pytest.fixture
 def county(tmp_path, store_settings):
-    sources = tmp_path / "mappings"
-    sources.mkdir()
+    sources = make_project(tmp_path / "project") / "sources"
     (sources / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
     (sources / "civil.yaml").write_text(CIVIL, encoding="utf-8")
     data = tmp_path / "data"
@@ -102,7 +102,7 @@ def county(tmp_path, store_settings):
     environ = {
         "ONETABLE_STATE_DIR": str(store_settings.state_dir),
         "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_SOURCES_DIR": str(sources),
+        "ONETABLE_PROJECT": str(sources.parent),
         "ONETABLE_DATA_ROOT": str(data),
         "ONETABLE_OUT_DIR": str(tmp_path / "out"),
         "ONETABLE_PSEUDONYM_KEY": "k" * 40,

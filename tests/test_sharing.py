@@ -13,9 +13,10 @@ from pathlib import Path
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
+from projects import DEMO_DEPLOYMENT
 
 from onetable.quality.pii_scan import scan_personal_data
-from onetable.schemas.contracts import SHIPPED, ContractError, load_contracts
+from onetable.schemas.contracts import ContractError, load_contracts
 from onetable.schemas.rules import id_check_char
 from onetable.schemas.sharing import (
     SharingEntry,
@@ -85,7 +86,7 @@ def contracts():
 
 @pytest.fixture(scope="module")
 def entry() -> SharingEntry:
-    return load_sharing_list()[ENTRY]
+    return load_sharing_list(DEMO_DEPLOYMENT / "sharing", load_contracts())[ENTRY]
 
 
 def _variant(entry: SharingEntry, **changes) -> SharingEntry:
@@ -171,7 +172,7 @@ def test_default_masks_apply_above_the_clearance(entry, contracts):
 @pytest.fixture
 def sharing_dir(tmp_path: Path) -> Path:
     dest = tmp_path / "sharing"
-    shutil.copytree(SHIPPED / "sharing", dest)
+    shutil.copytree(DEMO_DEPLOYMENT / "sharing", dest)
     return dest
 
 
@@ -207,10 +208,12 @@ def test_contract_errors_name_the_file_and_key(sharing_dir, old, new, expected):
     path = sharing_dir / f"{ENTRY}.yaml"
     _edit(path, old, new)
     if expected is None:  # a shared column may be filtered on whatever its level
-        assert load_sharing_list(sharing_dir)[ENTRY].filters[1].column == "id_number"
+        assert (
+            load_sharing_list(sharing_dir, load_contracts())[ENTRY].filters[1].column == "id_number"
+        )
         return
     with pytest.raises(ContractError) as err:
-        load_sharing_list(sharing_dir)
+        load_sharing_list(sharing_dir, load_contracts())
     assert str(path) in str(err.value)
     assert expected in str(err.value)
 
@@ -227,7 +230,7 @@ def test_unconditional_sharing_takes_no_conditions(sharing_dir):
     path = sharing_dir / f"{ENTRY}.yaml"
     _edit(path, "sharing_type: 有条件", "sharing_type: 无条件")
     with pytest.raises(ContractError, match="conditions: they are for 有条件 sharing"):
-        load_sharing_list(sharing_dir)
+        load_sharing_list(sharing_dir, load_contracts())
 
 
 # --- the extract -----------------------------------------------------------------------------

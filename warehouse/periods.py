@@ -26,6 +26,11 @@ class Period:
         year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
         return cls(year, month)
 
+    def shift(self, months: int) -> Period:
+        """The period `months` later (earlier when negative)."""
+        index = self.year * 12 + self.month - 1 + months
+        return Period(index // 12, index % 12 + 1)
+
     @property
     def start(self) -> datetime:
         return datetime(self.year, self.month, 1)

@@ -4,15 +4,12 @@ see half a run: stages before this one write only staging and core."""
 
 from __future__ import annotations
 
+from onetable.schemas.one_table import PERSON_PERIOD
 from onetable.warehouse.ledger import run_snapshots, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
 STAGE = "publish"
-_PERSONS = """
-    period VARCHAR, person_id VARCHAR, id_number VARCHAR, name VARCHAR, sex VARCHAR,
-    birth_date DATE, age INTEGER, phone VARCHAR, village_code VARCHAR, residence_type VARCHAR,
-    status VARCHAR, active BOOLEAN, "groups" VARCHAR[]"""
 
 
 def publish(settings: StoreSettings, period: Period, run_id: str) -> dict:
@@ -20,7 +17,7 @@ def publish(settings: StoreSettings, period: Period, run_id: str) -> dict:
     ref = period.reference_date.isoformat()
     with open_store(settings) as con:
         with transaction(con, run_id=run_id, stage=STAGE) as tx:
-            con.execute(f"CREATE TABLE IF NOT EXISTS marts.person_period ({_PERSONS})")
+            con.execute(f"CREATE TABLE IF NOT EXISTS marts.person_period ({PERSON_PERIOD})")
             con.execute(
                 "CREATE TABLE IF NOT EXISTS meta.publications (period VARCHAR, run_id VARCHAR, "
                 "rows BIGINT, published_at TIMESTAMP)"

@@ -46,7 +46,6 @@ from onetable.schemas.sharing import (
     RowFilter,
     SharingEntry,
     dataset_level,
-    load_sharing_list,
     period_end,
     plan_columns,
 )
@@ -510,16 +509,15 @@ def check_pseudonym_key(
     period: str,
     key: str | bytes | None,
     store_key: str,
-    entries: Mapping[str, SharingEntry] | None = None,
+    entries: Mapping[str, SharingEntry],
 ) -> bytes | None:
     """The pseudonym key (ONETABLE_PSEUDONYM_KEY) for a period's extracts, checked before anything
     is written: `onetable run` calls it before its first stage, the share stage before it opens the
     store. A key that is set must be at least 32 bytes and not the store key; a missing key is
-    refused only when an entry due in `period` pseudonymises a column (`entries`: the shipped
-    sharing list by default). Returns the key, or None when none is set and none is needed."""
+    refused only when an entry due in `period` of the sharing list `entries` pseudonymises a
+    column. Returns the key, or None when none is set and none is needed."""
     secret = key.encode() if isinstance(key, str) else key
     if not secret:
-        entries = load_sharing_list(contracts=contracts) if entries is None else entries
         users = [e.id for e in _due(entries, period) if _pseudonymises(plan_columns(e, contracts))]
         if users:
             raise PseudonymKeyError(
@@ -541,12 +539,12 @@ def check_pseudonym_key(
     return secret
 
 
-def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: str, out_root: Path,
-          pseudonym_key: str | bytes | None) -> dict:  # fmt: skip
-    """The share stage: every sharing entry due this period, extracted from the snapshot this run
-    published, each logged in the audit chain, delivered once that has committed. It first settles
-    what an earlier, killed share left. Returns each entry's file, rows and checksum."""
-    entries = load_sharing_list(contracts=contracts)
+def share(settings: StoreSettings, contracts: Contracts, entries: Mapping[str, SharingEntry],
+          period: str, run_id: str, out_root: Path, pseudonym_key: str | bytes | None) -> dict:  # fmt: skip
+    """The share stage: every entry of the deployment's sharing list (`entries`) due this period,
+    extracted from the snapshot this run published, each logged in the audit chain, delivered once
+    that has committed. It first settles what an earlier, killed share left. Returns each entry's
+    file, rows and checksum."""
     key = check_pseudonym_key(contracts, period, pseudonym_key, settings.key, entries)
     done = {}
     with open_store(settings) as con:

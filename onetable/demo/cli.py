@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="multiply every documented error rate of the department systems (0: no errors)",
     )
     p.add_argument(
-        "--out", type=Path, required=True, help="folder for truth/, registry/ and sources/"
+        "--out", type=Path, required=True, help="folder for truth/, sources/ and deployment/"
     )
     p.set_defaults(func=cmd_generate)
     s = demo_sub.add_parser(
@@ -76,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate and write; the summary has counts only. Returns the exit code."""
+    from onetable.demo.deployment import write_deployment
     from onetable.demo.generate import Settings, generate  # numpy, pandas: only when used
     from onetable.demo.systems import write_sources
     from onetable.demo.truth import write_truth
@@ -92,6 +93,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 2
     frames = write_truth(demo, args.out)
     systems = write_sources(args.out, args.error_scale)
+    deployment = write_deployment(demo, frames["grids"], args.out)
     seconds = time.perf_counter() - began
 
     console.print(
@@ -120,8 +122,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sources.add_row(name, months, str(len(system.versions)), str(flawed))
     console.print(sources)
     console.print(
-        f"wrote {args.out / 'truth'}, {args.out / 'registry' / 'divisions.csv'} and "
-        f"{args.out / 'sources'}"
+        f"wrote {args.out / 'truth'}, {args.out / 'sources'} and the county's deployment folder "
+        f"{deployment}"
     )
     return 0
 

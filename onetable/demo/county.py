@@ -160,9 +160,13 @@ def choose_villages(county: County, persons: int) -> tuple[Village, ...]:
     return tuple(sorted(chosen, key=lambda v: v.code))
 
 
-def registry_frame(county: County, villages: tuple[Village, ...], reference: date) -> pd.DataFrame:
-    """The division registry the demo writes: county, the townships and villages it uses.
-    `code_synthetic` is true for every code this module made up (all village codes)."""
+def registry_frame(
+    county: County, villages: tuple[Village, ...], reference: date, grids: pd.DataFrame
+) -> pd.DataFrame:
+    """The division registry the demo writes, in the registry's columns (schemas/divisions.py)
+    and the demo's own: county, the townships and villages it uses, and their grids and
+    micro-grids (the truth's `grids`). `code_synthetic` is true for every code this module made
+    up (all village codes)."""
     townships = sorted(
         {v.township.code: v.township for v in villages}.values(), key=lambda t: t.code
     )
@@ -201,7 +205,16 @@ def registry_frame(county: County, villages: tuple[Village, ...], reference: dat
         )
         for v in villages
     ]
+    rows += [
+        dict(level="grid", code=g.grid_id, name=g.name, parent_code=g.village_code, kind=g.level,
+             urban_rural_code=None, code_synthetic=True)
+        for g in grids.sort_values("grid_id").itertuples()
+    ]  # fmt: skip
     frame = pd.DataFrame(rows)
+    names = {county.code: county.name, county.city_code: county.city_name}
+    names |= {t.code: t.name for t in townships} | {v.code: v.name for v in villages}
+    frame.insert(3, "county_code", county.code)
+    frame.insert(5, "parent_name", frame["parent_code"].map(names))
     frame["edition"] = REGISTRY_EDITION
     frame["reference_date"] = reference.isoformat()
     frame["source"] = "synthetic: names from the Jiangsu tree (jionlp, NBS-derived); " + (

@@ -5,9 +5,7 @@ store in DIR/state (its key outside it), the outputs in DIR/out. Prints counts o
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +15,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 console = Console(soft_wrap=True)
-DEMO_PORT = 8765
-DEMO_URL = (
-    f"http://127.0.0.1:{DEMO_PORT}"  # what the shipped mappings name; replaced by the real port
-)
 
 
 def _key_file(path: Path) -> str:
@@ -33,32 +27,16 @@ def _key_file(path: Path) -> str:
     return path.read_text().strip()
 
 
-def mappings(out: Path, url: str) -> Path:
-    """The demo's source mappings for this deployment: the shipped ones, with the API's URL."""
-    folder = out / "mappings"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for item in (files("onetable.demo") / "sources").iterdir():
-        if item.name.endswith(".yaml"):
-            (folder / item.name).write_text(
-                item.read_text(encoding="utf-8").replace(DEMO_URL, url), encoding="utf-8"
-            )
-    return folder
-
-
 def demo_environ(out: Path, url: str) -> dict[str, str]:
-    """The environment a deployment sets: store, keys, mappings, data root, connections."""
+    """The environment a deployment sets: the deployment folder (which says where the store, the
+    data and the outputs are), the keys, and the grid API's connection (`url`)."""
     out = out.resolve()
-    sources = out / "sources"
     return {
         **os.environ,
-        "ONETABLE_STATE_DIR": str(out / "state"),
+        "ONETABLE_PROJECT": str(out / "deployment"),
         "ONETABLE_STORE_KEY": _key_file(out / "onetable.key"),
         "ONETABLE_PSEUDONYM_KEY": _key_file(out / "pseudonym.key"),
-        "ONETABLE_SOURCES_DIR": str(mappings(out, url)),
-        "ONETABLE_DATA_ROOT": str(sources),
-        "ONETABLE_OUT_DIR": str(out / "out"),
+        "AIRFLOW_CONN_DEMO_GRID": url,
     }
 
 
@@ -116,7 +94,9 @@ def run_demo(out: Path, port: int = 0) -> dict[str, dict]:
         ) from None
     url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, name="demo-grid-api", daemon=True).start()
-    console.print(f"grid system API: {url} (the mappings in {out / 'mappings'} name it)")
+    console.print(
+        f"grid system API: {url} (AIRFLOW_CONN_DEMO_GRID; deployment: {out / 'deployment'})"
+    )
     environ = demo_environ(out, url)
     results = {}
     try:

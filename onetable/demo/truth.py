@@ -1,5 +1,5 @@
 """The ground truth on disk: typed Parquet files in `truth/`, a README describing them, and the
-division registry in `registry/`; plus the readers later stages and tests use.
+division registry in `deployment/` (onetable/demo/deployment.py); plus the readers later stages and tests use.
 
 Files are written with pyarrow from explicit schemas, rows sorted, no timestamps anywhere, so
 the same settings give byte-identical files. Dates are `date32`; `valid_to` is exclusive and
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from onetable.demo.addresses import address_id
-from onetable.demo.county import REGISTRY_EDITION, registry_frame
+from onetable.demo.county import REGISTRY_EDITION
 from onetable.demo.derived import DERIVED_TAGS
 from onetable.demo.generate import Demo
 from onetable.demo.world import NONE, World
@@ -306,19 +306,16 @@ def truth_tables(demo: Demo) -> dict[str, pd.DataFrame]:
 
 
 def write_truth(demo: Demo, out: Path) -> dict[str, pd.DataFrame]:
-    """Write `out/truth/*.parquet`, `out/truth/README.md`, `out/truth/meta.json` and
-    `out/registry/divisions.csv`. Returns the tables written."""
-    truth_dir, registry_dir = out / "truth", out / "registry"
+    """Write `out/truth/*.parquet`, `out/truth/README.md` and `out/truth/meta.json`. Returns the
+    tables written."""
+    truth_dir = out / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    registry_dir.mkdir(parents=True, exist_ok=True)
     frames = truth_tables(demo)
     for name, frame in frames.items():
         schema = SCHEMAS[name]
         table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         pq.write_table(table.replace_schema_metadata(None), truth_dir / f"{name}.parquet")
     s = demo.settings
-    registry = registry_frame(demo.county, demo.villages, s.start)
-    registry.to_csv(registry_dir / "divisions.csv", index=False, lineterminator="\n")
     meta = dict(
         generator="onetable.demo",
         seed=s.seed,
@@ -329,7 +326,7 @@ def write_truth(demo: Demo, out: Path) -> dict[str, pd.DataFrame]:
         county_code=demo.county.code,
         county_name=demo.county.name,
         villages=[v.code for v in demo.villages],
-        registry="../registry/divisions.csv",
+        registry="../deployment/divisions.csv",
         registry_edition=REGISTRY_EDITION,
         rows={name: len(frame) for name, frame in frames.items()},
     )
@@ -346,7 +343,7 @@ Synthetic: invented people in the real townships and villages of {county_name} (
 made by `onetable demo generate` with seed {seed}, {persons_requested} persons requested, from
 {start} for {months} month(s) (the period ends before {end}). Village codes, grids, addresses,
 names, ID numbers, phones and credit codes are all made up (ID numbers and credit codes carry
-valid check characters). The division registry is `../registry/divisions.csv`, edition
+valid check characters). The division registry is `../deployment/divisions.csv`, edition
 `{registry_edition}`, every village code marked `code_synthetic`. See docs/demo.md.
 
 The truth stands for reality, as department systems never see it: the pipeline must not read
@@ -476,3 +473,40 @@ def records_on(truth: Truth, source: str, month_end: date) -> pd.DataFrame:
         raise ValueError("no source_records.parquet: the department systems were not written")
     r = r[r["source"] == source]
     return r[_holds(r, month_end)].reset_index(drop=True)
+
+
+def persons_on(truth: Truth, on: date) -> pd.DataFrame:
+    """The truth's residents on `on` in the columns of marts.person_period that indicators read:
+    person_id, village_code (where they live), age (whole years), residence_type (户籍人口 when
+    their 户口 is 正常 in the county, else 流动人口), active (true), groups (the tags they hold)."""
+    living = residence_on(truth, on)
+    reg = registration_on(truth, on)
+    registered = set(reg.loc[(reg["status"] == "正常") & reg["household_id"].notna(), "person_id"])
+    born = truth.persons.set_index("person_id")["birth_date"].dt.date
+    s = truth.person_status
+    held = s[_holds(s, on)].groupby("person_id")["tag"].agg(lambda t: sorted(set(t)))
+    return pd.DataFrame({
+        "person_id": living["person_id"],
+        "village_code": living["village_code"],
+        "age": [_age(born[p], on) for p in living["person_id"]],
+        "residence_type": ["户籍人口" if p in registered else "流动人口" for p in living["person_id"]],
+        "active": True,
+        "groups": [held.get(p, []) for p in living["person_id"]],
+    })  # fmt: skip
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def one_table_on(truth: Truth, where: dict[str, str], on: date) -> pd.DataFrame:
+    """Each indicator (id -> its `where`, as the one table defines it) counted over the truth's
+    residents per village on `on`: village_code, indicator, value (0 rows are kept)."""
+    import duckdb
+
+    _persons = persons_on(truth, on)
+    counts = ", ".join(f'count(*) FILTER (WHERE {w}) AS "{i}"' for i, w in where.items())
+    wide = duckdb.sql(
+        f"SELECT village_code, {counts} FROM _persons GROUP BY village_code ORDER BY 1"
+    ).df()
+    return wide.melt("village_code", var_name="indicator", value_name="value")

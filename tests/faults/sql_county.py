@@ -8,6 +8,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from projects import make_project
+
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.schemas.rules import id_check_char
 from onetable.warehouse.extensions import extension_dir
@@ -77,9 +79,8 @@ def database(path: Path, rows: list[tuple[str, str, str]]) -> str:
 
 def make_county(tmp_path: Path, extension_cache: Path):
     """A factory of environments, one fresh store each, and the database's URL per month."""
-    mappings = tmp_path / "mappings"
-    mappings.mkdir()
-    (mappings / "registry.yaml").write_text(MAPPING, encoding="utf-8")
+    project = make_project(tmp_path / "project")
+    (project / "sources" / "registry.yaml").write_text(MAPPING, encoding="utf-8")
     urls = {p: database(tmp_path / "as_of" / p / "registry.db", rows) for p, rows in MONTHS.items()}
 
     def environ(store: str) -> dict[str, str]:
@@ -88,7 +89,7 @@ def make_county(tmp_path: Path, extension_cache: Path):
         return {
             "ONETABLE_STATE_DIR": str(state),
             "ONETABLE_STORE_KEY": new_key(),
-            "ONETABLE_SOURCES_DIR": str(mappings),
+            "ONETABLE_PROJECT": str(project),
             "ONETABLE_OUT_DIR": str(tmp_path / store / "out"),
             "ONETABLE_PSEUDONYM_KEY": "p" * 40,
         }

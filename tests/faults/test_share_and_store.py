@@ -18,6 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from projects import DEMO_DEPLOYMENT, make_project
 
 from onetable.cli import main
 from onetable.pipeline import STAGES, RunContext
@@ -37,6 +38,7 @@ from onetable.warehouse.sharing import (
 from onetable.warehouse.store import StoreSettings, open_store
 
 STORE_WORKER = Path(__file__).resolve().parents[1] / "store_worker.py"
+TESTS = Path(__file__).parents[1]  # the worker imports the tests' helpers from there
 PERIOD, RUN, ENTRY = "2026-01", "2026-01_run", "civil_affairs_elderly"
 EXTRACT = f"civil_affairs/{ENTRY}/{PERIOD}"  # the entry's folder under <out>/share
 PSEUDONYM_KEY = "pseudonym-key-of-the-test-county-0123456789"
@@ -68,11 +70,10 @@ def published(store_settings: StoreSettings, tmp_path: Path) -> dict[str, str]:
             "INSERT INTO marts.person_period VALUES (?, ?, ?, ?, '女', ?, '320324100201', '正常')",
             [[PERIOD, *p] for p in PERSONS],
         )
-    (tmp_path / "sources").mkdir()
     return {
         "ONETABLE_STATE_DIR": str(store_settings.state_dir),
         "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_SOURCES_DIR": str(tmp_path / "sources"),
+        "ONETABLE_PROJECT": str(make_project(tmp_path / "project")),
         "ONETABLE_OUT_DIR": str(tmp_path / "out"),
         "ONETABLE_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "ONETABLE_LOCK_TIMEOUT": "60",
@@ -127,7 +128,7 @@ def _kill_share_at(gap: str, environ: dict[str, str], tmp_path: Path) -> Path:
     temp.mkdir()
     worker = subprocess.Popen(
         [sys.executable, __file__, gap, str(ready)],
-        env={**os.environ, **environ, "TMPDIR": str(temp)},
+        env={**os.environ, **environ, "TMPDIR": str(temp), "PYTHONPATH": str(TESTS)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     while not ready.exists():
@@ -227,7 +228,7 @@ def test_the_share_stage_refuses_a_bad_pseudonym_key_too(published):
 
 def test_a_pseudonym_key_is_needed_only_when_a_due_entry_pseudonymises():
     contracts = load_contracts()
-    shipped = load_sharing_list(contracts=contracts)[ENTRY]
+    shipped = load_sharing_list(DEMO_DEPLOYMENT / "sharing", contracts)[ENTRY]
 
     def only(**changes) -> dict[str, SharingEntry]:
         entry = SharingEntry.model_validate({**shipped.model_dump(by_alias=True), **changes})
@@ -242,7 +243,7 @@ def test_a_pseudonym_key_is_needed_only_when_a_due_entry_pseudonymises():
         check_pseudonym_key(contracts, "2026-03", None, store_key, quarterly)
     with pytest.raises(PseudonymKeyError, match="at least 32 bytes"):  # a key set is checked
         check_pseudonym_key(contracts, "2026-01", "short", store_key, plain)
-    assert check_pseudonym_key(contracts, "2026-01", PSEUDONYM_KEY, store_key) == (
+    assert check_pseudonym_key(contracts, "2026-01", PSEUDONYM_KEY, store_key, quarterly) == (
         PSEUDONYM_KEY.encode()
     )
 
@@ -305,12 +306,11 @@ def test_the_next_run_removes_what_a_killed_writer_left(store_settings, tmp_path
     looked = []
     delete_orphans = store.delete_orphans
     monkeypatch.setattr(store, "delete_orphans", lambda con: looked.append(delete_orphans(con)))
-    (tmp_path / "sources").mkdir()
     _use(
         {
             "ONETABLE_STATE_DIR": str(store_settings.state_dir),
             "ONETABLE_STORE_KEY": store_settings.key,
-            "ONETABLE_SOURCES_DIR": str(tmp_path / "sources"),
+            "ONETABLE_PROJECT": str(make_project(tmp_path / "project")),
             "ONETABLE_OUT_DIR": str(tmp_path / "out"),
             "ONETABLE_PSEUDONYM_KEY": PSEUDONYM_KEY,
         },

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from projects import make_project
 
 from onetable.linkage import standardize as st
 from onetable.pipeline import STAGES, RunContext, new_run_id, run_period
@@ -107,14 +108,13 @@ def _id(body: str) -> str:
 
 
 def _environ(tmp_path: Path, store_settings, mappings: dict[str, str]) -> dict[str, str]:
-    sources = tmp_path / "mappings"
-    sources.mkdir()
+    sources = make_project(tmp_path / "project") / "sources"
     for name, text in mappings.items():
         (sources / f"{name}.yaml").write_text(text, encoding="utf-8")
     return {
         "ONETABLE_STATE_DIR": str(store_settings.state_dir),
         "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_SOURCES_DIR": str(sources),
+        "ONETABLE_PROJECT": str(sources.parent),
         "ONETABLE_DATA_ROOT": str(tmp_path / "data"),
         "ONETABLE_OUT_DIR": str(tmp_path / "out"),
         "ONETABLE_PSEUDONYM_KEY": "k" * 40,
