@@ -80,6 +80,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(out: Path, tm
     different = {k: v for k, v in files(other).items() if not k.startswith("sources/")}
     assert different["truth/persons.parquet"] != first["truth/persons.parquet"]
     assert different["truth/events.parquet"] != first["truth/events.parquet"]
+
     # the villages depend on the size only, so the registry's divisions are the same for every
     # seed (its grids follow the seed's addresses)
     def divisions(registry: bytes) -> list[bytes]:
