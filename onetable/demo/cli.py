@@ -136,6 +136,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     console.print(
         f"wrote {args.out / 'truth'}, {args.out / 'registry' / 'divisions.csv'} and "
         f"{args.out / 'sources'}"
+        + (f", and the deployment folder {args.out / 'deployment'}" if args.variant == 2 else "")
     )
     return 0
 
