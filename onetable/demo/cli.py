@@ -43,6 +43,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="multiply every documented error rate of the department systems (0: no errors)",
     )
     p.add_argument(
+        "--variant",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: 睢宁县 with databases, dated files and an API; 2: 沭阳县 with monthly "
+        "deliveries of undated files and its own deployment folder (docs/demo.md)",
+    )
+    p.add_argument(
         "--out", type=Path, required=True, help="folder for truth/, sources/ and deployment/"
     )
     p.set_defaults(func=cmd_generate)
@@ -76,12 +84,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate and write; the summary has counts only. Returns the exit code."""
+    from onetable.demo import systems as first
+    from onetable.demo import variant2 as second
+    from onetable.demo.county import COUNTY_CODE
     from onetable.demo.deployment import write_deployment
     from onetable.demo.generate import Settings, generate  # numpy, pandas: only when used
-    from onetable.demo.systems import write_sources
     from onetable.demo.truth import write_truth
 
-    settings = Settings(args.persons, args.seed, args.months, args.start)
+    county = second.COUNTY_CODE if args.variant == 2 else COUNTY_CODE
+    write_sources = second.write_sources if args.variant == 2 else first.write_sources
+    settings = Settings(args.persons, args.seed, args.months, args.start, county)
     if args.error_scale < 0:
         console.print("[red]error:[/red] --error-scale must be 0 or more", highlight=False)
         return 2
@@ -93,7 +105,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 2
     frames = write_truth(demo, args.out)
     systems = write_sources(args.out, args.error_scale)
-    deployment = write_deployment(demo, frames["grids"], args.out)
+    deployment = write_deployment(demo, frames["grids"], args.out, f"variant{args.variant}")
     seconds = time.perf_counter() - began
 
     console.print(

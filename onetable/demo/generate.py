@@ -9,7 +9,14 @@ from datetime import date
 import numpy as np
 
 from onetable.demo import DEFAULT_START
-from onetable.demo.county import County, Village, choose_villages, load_county, read_tree
+from onetable.demo.county import (
+    COUNTY_CODE,
+    County,
+    Village,
+    choose_villages,
+    load_county,
+    read_tree,
+)
 from onetable.demo.events import simulate
 from onetable.demo.population import make_context, populate
 from onetable.demo.world import World
@@ -23,6 +30,7 @@ class Settings:
     seed: int = 1
     months: int = 3
     start: date = DEFAULT_START
+    county: str = COUNTY_CODE  # the county of the shipped division tree to simulate
 
     @property
     def end(self) -> date:
@@ -48,7 +56,7 @@ def generate(settings: Settings) -> Demo:
         raise ValueError("--months must be between 1 and 24")
     rng = np.random.default_rng(settings.seed)
     tree = read_tree()
-    county = load_county(tree)
+    county = load_county(tree, settings.county)
     villages = choose_villages(county, settings.persons)
     world = World(county.code, settings.start.toordinal(), settings.end.toordinal())
     ctx = make_context(county, villages, tree, rng)

@@ -89,7 +89,7 @@ def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
     for name, file in GRID_FILES.items():
         _write_versions(root / "grid" / file, systems[name])
     _write_records(out / "truth", ix, systems)
-    _update_meta(out / "truth", ix, systems, error_scale)
+    _update_meta(out / "truth", ix, systems, error_scale, sources_readme(error_scale, ix))
     return systems
 
 
@@ -225,7 +225,10 @@ def _write_records(truth_dir: Path, ix: TruthIndex, systems: dict[str, System]) 
     pq.write_table(table, truth_dir / "source_records.parquet")
 
 
-def _update_meta(truth_dir: Path, ix: TruthIndex, systems: dict[str, System], scale: float):
+def _update_meta(
+    truth_dir: Path, ix: TruthIndex, systems: dict[str, System], scale: float, section: str
+) -> None:
+    """meta.json's sources and month ends, and the truth README's section on the systems."""
     path = truth_dir / "meta.json"
     meta = json.loads(path.read_text(encoding="utf-8"))
     meta["error_scale"] = scale
@@ -237,7 +240,7 @@ def _update_meta(truth_dir: Path, ix: TruthIndex, systems: dict[str, System], sc
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8")
     readme = truth_dir / "README.md"
     text = readme.read_text(encoding="utf-8").split(SOURCES_MARK)[0].rstrip("\n") + "\n"
-    readme.write_text(text + "\n" + sources_readme(scale, ix), encoding="utf-8")
+    readme.write_text(text + "\n" + section, encoding="utf-8")
 
 
 SOURCES_MARK = "## The department systems (../sources/)"
