@@ -47,27 +47,59 @@ _TABLES = {
 _UNPLACING = frozenset({"village_code:unknown_code", "village_code:malformed_code"})
 
 
+_NAMES_A_PERSON = frozenset({"id_number", "name"})
+
+
+def _person_roles(source: Source) -> list[str | None]:
+    """The persons each row of a source names: None for the row's own person (it maps an ID
+    number or a name to `person`), then each person role that maps one."""
+    named = {t.role for _, _, t in source.mappings()
+             if t.entity == "person" and t.column in _NAMES_A_PERSON}  # fmt: skip
+    return [r for r in (None, *source.roles) if r in named]
+
+
 def person_sources(contracts: Contracts) -> list[Source]:
-    """Sources whose records describe a person (they map an ID number or a name to one)."""
-    return [
-        s for s in contracts.sources.values()
-        if {s.target(c) for c in s.columns} & {("person", "id_number"), ("person", "name")}
-    ]  # fmt: skip
+    """Sources whose records describe a person (they map an ID number or a name to one, or to a
+    person role)."""
+    return [s for s in contracts.sources.values() if _person_roles(s)]
 
 
 def _staged(con: duckdb.DuckDBPyConnection, source: Source, period: Period) -> pd.DataFrame:
+    """The person records of a source's staged rows: one per row for the row's own person, one
+    per row and person role (record key `<key>#<role>`) where the role's columns name someone.
+    `_resident` says whether the record is evidence that the person lives here: a role's says
+    what the mapping's `resident` says, the row's own person's is true."""
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = 'staging' AND table_name = ?", [source.source]).fetchall()}  # fmt: skip
     if not have:
         return pd.DataFrame()
-    cols = [f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in IDENTITY]
-    group_sql = '"group"' if "group" in have else 'NULL::VARCHAR AS "group"'
-    return con.execute(
-        f"SELECT _source, _record_key, _ended, _flags, {', '.join(cols)}, {group_sql} "
-        f'FROM staging."{source.source}" WHERE _period = ?',
-        [str(period)],
-    ).df()
+    selects = []
+    for role in _person_roles(source):
+        prefix = f"{role}__" if role else ""
+
+        def col(c: str, prefix: str = prefix) -> str:
+            return f'"{prefix}{c}" AS "{c}"' if prefix + c in have else f'NULL::VARCHAR AS "{c}"'
+
+        if role is None:
+            key, flags, resident, where = "_record_key", "_flags", "true", ""
+            group = col("group")
+        else:
+            key = f"_record_key || '#{role}'"
+            # the role's flags, named as the row's own person's are (id_number:id_upgraded_15)
+            flags = (
+                f"list_transform(list_filter(_flags, f -> starts_with(f, '{prefix}')), "
+                f"f -> f[{len(prefix) + 1}:])"
+            )
+            resident = "true" if source.roles[role].resident else "false"
+            named = [f'"{prefix}{c}" IS NOT NULL' for c in _NAMES_A_PERSON if prefix + c in have]
+            where, group = f"AND ({' OR '.join(named)})", 'NULL AS "group"'
+        selects.append(
+            f"SELECT _source, {key} AS _record_key, _ended, {flags} AS _flags, "
+            f"{resident} AS _resident, {', '.join(col(c) for c in IDENTITY)}, "
+            f'{group} FROM staging."{source.source}" WHERE _period = $period {where}'
+        )
+    return con.execute(" UNION ALL BY NAME ".join(selects), {"period": str(period)}).df()
 
 
 def _key(records: pd.DataFrame) -> pd.Series:
@@ -105,14 +137,16 @@ def link_ids(
 def placing_codes(records: pd.DataFrame) -> pd.Series:
     """Each record's village code where it may place its person: a flagged one stays in staging
     and in matching but places no one, so the person's village comes from their other records,
-    or they have none (unplaced) rather than an invented one."""
+    or they have none (unplaced) rather than an invented one. Nor does a non-resident record's
+    (a landlord's): it identifies the person, it does not say where they live."""
     unplacing = records["_flags"].map(lambda flags: not _UNPLACING.isdisjoint(flags))
-    return records["village_code"].mask(unplacing.astype(bool))
+    return records["village_code"].mask(unplacing.astype(bool) | ~records["_resident"].astype(bool))
 
 
 def _golden(records: pd.DataFrame, period: Period) -> pd.DataFrame:
     """One row per person for the period: the most common value of each attribute among the
-    person's records, active while any of its records is not ended."""
+    person's records, active while any of its resident records (`_resident`) is not ended: a
+    person known only as a landlord is not active here."""
 
     def mode(values: pd.Series) -> str | None:
         values = values.dropna()
@@ -122,7 +156,8 @@ def _golden(records: pd.DataFrame, period: Period) -> pd.DataFrame:
     golden = grouped[
         ["id_number", "name", "sex", "birth_date", "phone", "village_code", "residence_type"]
     ].agg(mode)
-    golden["active"] = grouped["_ended"].agg(lambda e: bool((~e.astype(bool)).any()))
+    living = records["_resident"].astype(bool) & ~records["_ended"].astype(bool)
+    golden["active"] = living.groupby(records["person_id"]).any()
     golden["records"] = grouped.size()
     golden["sources"] = grouped["_source"].agg(lambda s: sorted(set(s)))
     golden = golden.reset_index()
@@ -216,7 +251,9 @@ def link(settings: StoreSettings, contracts: Contracts, period: Period, run_id: 
             )
         golden = _golden(records.assign(village_code=placing_codes(records)), period)
         _replace_period(con, "core.person_period", golden, period)
-        groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]
+        # a split cell's groups are a list: one row per (person, group)
+        groups = records[["person_id", "group", "_source", "_ended"]].explode("group")
+        groups = groups[groups["group"].notna() & ~groups["_ended"].astype(bool)]
         groups = (
             groups[["person_id", "group", "_source"]]
             .drop_duplicates()
