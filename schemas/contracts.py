@@ -429,15 +429,16 @@ class CodeTable(_Strict):
             for k, v in values.items()
         }
 
-    @model_validator(mode="after")
-    def _one_meaning(self) -> CodeTable:
+    @field_validator("values")
+    @classmethod
+    def _one_meaning(cls, values: dict[str, list[str]]) -> dict[str, list[str]]:
         seen: dict[str, str] = {}
-        for value, synonyms in self.values.items():
+        for value, synonyms in values.items():
             for word in (value, *synonyms):
                 other = seen.setdefault(word.casefold(), value)
                 if other != value:
                     raise ValueError(f"{word!r} is given for both {other!r} and {value!r}")
-        return self
+        return values
 
     def lookup(self) -> dict[str, str]:
         """Each canonical value and synonym, case-folded -> its canonical value."""
@@ -682,7 +683,7 @@ def _check_derived(where: Path, source: Source) -> list[str]:
                 f" (derived column(s) {', '.join(others)} may not be used: write the "
                 "expression over the department's columns)"
                 if others
-                else ""
+                else f" (it may use the columns the mapping names: {', '.join(declared)})"
             )
             message = str(exc).splitlines()[0]
             problems.append(f"{where}: {key}: {expression!r} does not bind: {message}{hint}")
