@@ -43,11 +43,11 @@ def person_columns(source: Source) -> dict[str, str]:
     when the source maps neither a person's name nor an ID number (no person records)."""
     out = {}
     for column in source.columns:
-        entity, field = source.target(column)
-        if entity == "person" and field in PERSON_FIELDS:
-            out[field] = column
-        elif entity == "address" and field == "standard_address":
-            out["address"] = column
+        for entity, field in source.targets(column):
+            if entity == "person" and field in PERSON_FIELDS:
+                out[field] = column
+            elif entity == "address" and field == "standard_address":
+                out["address"] = column
     if not {"name", "id_number"} & out.keys():
         return {}
     if source.source in HOUSEHOLD:

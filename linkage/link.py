@@ -45,36 +45,69 @@ _TABLES = {
 }
 
 
+_NAMES_A_PERSON = frozenset({"id_number", "name"})
+
+
+def _person_roles(source: Source) -> list[str | None]:
+    """The persons each row of a source names: None for the row's own person (it maps an ID
+    number or a name to `person`), then each person role that maps one."""
+    named = {t.role for _, _, t in source.mappings()
+             if t.entity == "person" and t.column in _NAMES_A_PERSON}  # fmt: skip
+    return [r for r in (None, *source.roles) if r in named]
+
+
 def person_sources(contracts: Contracts) -> list[Source]:
-    """Sources whose records describe a person (they map an ID number or a name to one)."""
-    return [
-        s for s in contracts.sources.values()
-        if {s.target(c) for c in s.columns} & {("person", "id_number"), ("person", "name")}
-    ]  # fmt: skip
+    """Sources whose records describe a person (they map an ID number or a name to one, or to a
+    person role)."""
+    return [s for s in contracts.sources.values() if _person_roles(s)]
 
 
 def _staged(
     con: duckdb.DuckDBPyConnection, source: Source, period: Period, steps: list[Placement]
 ) -> pd.DataFrame:
-    """The source's staged records of the period: identity, group, and `_place_<i>` for each
-    placement step `i` of this source (its staged column; null for other sources' steps)."""
+    """The person records of a source's staged rows: one per row for the row's own person, one
+    per row and person role (record key `<key>#<role>`) where the role's columns name someone.
+    `_resident` says whether the record is evidence that the person lives here: a role's says
+    what the mapping's `resident` says, the row's own person's is true. `_place_<i>` is the
+    record's value for placement step `i` when the step is this source's (else null)."""
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = 'staging' AND table_name = ?", [source.source]).fetchall()}  # fmt: skip
     if not have:
         return pd.DataFrame()
-    cols = [f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in [*IDENTITY, "group"]]
-    cols += [
-        f'"{step.column}" AS _place_{i}'
-        if step.source == source.source and step.column in have
-        else f"NULL::VARCHAR AS _place_{i}"
-        for i, step in enumerate(steps)
-    ]
-    return con.execute(
-        f"SELECT _source, _record_key, _window_end, _ended, _flags, {', '.join(cols)} "
-        f'FROM staging."{source.source}" WHERE _period = ?',
-        [str(period)],
-    ).df()
+    selects = []
+    for role in _person_roles(source):
+        prefix = f"{role}__" if role else ""
+
+        def col(c: str, prefix: str = prefix) -> str:
+            return f'"{prefix}{c}" AS "{c}"' if prefix + c in have else f'NULL::VARCHAR AS "{c}"'
+
+        if role is None:
+            key, flags, resident, where = "_record_key", "_flags", "true", ""
+            group = col("group")
+        else:
+            key = f"_record_key || '#{role}'"
+            # the role's flags, named as the row's own person's are (id_number:id_upgraded_15)
+            flags = (
+                f"list_transform(list_filter(_flags, f -> starts_with(f, '{prefix}')), "
+                f"f -> f[{len(prefix) + 1}:])"
+            )
+            resident = "true" if source.roles[role].resident else "false"
+            named = [f'"{prefix}{c}" IS NOT NULL' for c in _NAMES_A_PERSON if prefix + c in have]
+            where, group = f"AND ({' OR '.join(named)})", 'NULL AS "group"'
+        places = [
+            col(step.column).replace(f'AS "{step.column}"', f"AS _place_{i}")
+            if step.source == source.source
+            else f"NULL::VARCHAR AS _place_{i}"
+            for i, step in enumerate(steps)
+        ]
+        selects.append(
+            f"SELECT _source, {key} AS _record_key, _window_end, _ended, {flags} AS _flags, "
+            f"{resident} AS _resident, {', '.join(col(c) for c in IDENTITY)}, "
+            f"{', '.join([group, *places])} "
+            f'FROM staging."{source.source}" WHERE _period = $period {where}'
+        )
+    return con.execute(" UNION ALL BY NAME ".join(selects), {"period": str(period)}).df()
 
 
 def placement_steps(contracts: Contracts, settings: Settings) -> list[Placement]:
@@ -85,7 +118,7 @@ def placement_steps(contracts: Contracts, settings: Settings) -> list[Placement]
     return [
         Placement(source=s.source)
         for s in sorted(person_sources(contracts), key=lambda s: s.source)
-        if "village_code" in {t[1] for t in map(s.target, s.columns)}
+        if any(t.column == "village_code" and t.role is None for _, _, t in s.mappings())
     ]
 
 
@@ -125,14 +158,19 @@ def place(records: pd.DataFrame, steps: list[Placement]) -> pd.Series:
     """Each person's village (index person_id): the first placement step any of their records
     gives, within a step the record seen last (then source and record key, so ties are
     deterministic), never a vote. A village code the division registry does not hold, or no code
-    at all (flagged in staging), places no one: the person falls to the next step or is unplaced."""
+    at all (flagged in staging), places no one: the person falls to the next step or is unplaced.
+    Nor does a non-resident record (a landlord's): it says who they are, not where they live."""
     placed = pd.Series(dtype=object)
     ordered = records.sort_values(
         ["_window_end", "_source", "_record_key"], ascending=[False, True, True]
     )
     for i, step in enumerate(steps):
         unplacing = {f"{step.column}:unknown_code", f"{step.column}:malformed_code"}
-        usable = ordered[f"_place_{i}"].notna() & ordered["_flags"].map(unplacing.isdisjoint)
+        usable = (
+            ordered[f"_place_{i}"].notna()
+            & ordered["_flags"].map(unplacing.isdisjoint)
+            & ordered["_resident"].astype(bool)
+        )
         first = ordered[usable].drop_duplicates("person_id").set_index("person_id")[f"_place_{i}"]
         placed = pd.concat([placed, first[~first.index.isin(placed.index)]])
     return placed
@@ -150,6 +188,7 @@ def activity(
         if settings.residence_sources is not None
         else pd.Series(True, index=records.index)
     )
+    resident &= records["_resident"].astype(bool)  # a landlord's record: not evidence of living here
     live = ~records["_ended"].astype(bool)
     frame = pd.DataFrame({
         "person_id": records["person_id"], "live": live, "resident": resident,
@@ -308,7 +347,9 @@ def link(
             records, period, place(records, steps), activity(records, deployment, period, seen)
         )
         _replace_period(con, "core.person_period", golden, period)
-        groups = records[records["group"].notna() & ~records["_ended"].astype(bool)]
+        # a split cell's groups are a list: one row per (person, group)
+        groups = records[["person_id", "group", "_source", "_ended"]].explode("group")
+        groups = groups[groups["group"].notna() & ~groups["_ended"].astype(bool)]
         groups = (
             groups[["person_id", "group", "_source"]]
             .drop_duplicates()

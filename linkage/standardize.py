@@ -332,17 +332,20 @@ def integer(raw: str | None) -> Result:
 
 
 @_visible_first
-def code(raw: str | None, values: dict[str, str]) -> Result:
-    """A department's code or label mapped to the canonical value; unknown values are flagged
-    and kept as they are."""
+def code(raw: str | None, values: dict[str, str], table: dict[str, str] | None = None) -> Result:
+    """A department's code or label mapped to the canonical value: first by the mapping's own
+    `values`, then by a code table's canonical values and synonyms (`table`: case-folded word ->
+    canonical value, `CodeTable.lookup`). Unknown values are flagged and kept as they are;
+    without a table or values every value is known."""
     cleaned, _ = text(raw)
     if cleaned is None:
         return None, ()
-    if not values or cleaned in values.values():
+    if table is None and (not values or cleaned in values.values()):
         return cleaned, ()
     if cleaned in values:
         return values[cleaned], ()
-    return cleaned, ("code_unknown",)
+    known = (table or {}).get(cleaned.casefold())
+    return (known, ()) if known is not None else (cleaned, ("code_unknown",))
 
 
 @_visible_first

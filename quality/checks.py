@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from onetable.quality import expectations as cne
-from onetable.schemas.contracts import Column, Entity
+from onetable.schemas.contracts import CodeTable, Column, Entity, Rule, shipped_codes
 from onetable.warehouse.ledger import Transaction, insert_arrow
 from onetable.warehouse.masking import scrub
 
@@ -130,8 +130,18 @@ _CHECKSUM_REASONS = {
 }
 
 
+def _allowed(rule: Rule, codes: Mapping[str, CodeTable]) -> list[str] | None:
+    """The values a column may take: its rule's own list, or its code table's canonical values
+    (a county's own table when it gave one: `load_contracts(codes_dir=...)`)."""
+    if rule.code_table is None:
+        return rule.values
+    if rule.code_table not in codes:
+        raise ValueError(f"the rule names code table {rule.code_table!r}, which was not given")
+    return list(codes[rule.code_table].values)
+
+
 def _rules(
-    entity: Entity, as_of: date | None
+    entity: Entity, as_of: date | None, codes: Mapping[str, CodeTable]
 ) -> Iterable[tuple[str, str, str, tuple[type, dict[str, Any]]]]:
     """(rule id, column, reason, (expectation class, kwargs)) for every check of the contract."""
     for name, column in entity.columns.items():
@@ -147,9 +157,10 @@ def _rules(
         rule = column.rule
         if rule is None:
             continue
-        if rule.values is not None:
-            reason = f"{label}取值不在代码表内（{_values_text(rule.values)}）"
-            spec = (gxe.ExpectColumnValuesToBeInSet, {"value_set": list(rule.values)})
+        allowed = _allowed(rule, codes)
+        if allowed is not None:
+            reason = f"{label}取值不在代码表内（{_values_text(allowed)}）"
+            spec = (gxe.ExpectColumnValuesToBeInSet, {"value_set": allowed})
             yield f"{prefix}.values", name, reason, spec
         if rule.regex is not None:
             spec = (gxe.ExpectColumnValuesToMatchRegex, {"regex": rule.regex})
@@ -167,11 +178,15 @@ def _rules(
             yield f"{prefix}.checksum", name, _CHECKSUM_REASONS["credit_code"], spec
 
 
-def suite_for(entity: Entity, *, as_of: date | None = None) -> gx.ExpectationSuite:
+def suite_for(
+    entity: Entity, *, as_of: date | None = None, codes: Mapping[str, CodeTable] | None = None
+) -> gx.ExpectationSuite:
     """The expectation suite of an entity contract, named after the entity.
 
     `as_of` is the date an ID number's birth date may not be later than (default: today); a rerun of
-    an old period passes its reference date to get the same answers as the first run.
+    an old period passes its reference date to get the same answers as the first run. `codes` are
+    the code tables a `rule: {code_table: ...}` names (`Contracts.codes`; the shipped ones when
+    not given).
     """
     expectations = [
         cls(
@@ -180,7 +195,9 @@ def suite_for(entity: Entity, *, as_of: date | None = None) -> gx.ExpectationSui
             meta={"rule_id": rule_id, "column": column, "reason_zh": reason},
             **kwargs,
         )
-        for rule_id, column, reason, (cls, kwargs) in _rules(entity, as_of)
+        for rule_id, column, reason, (cls, kwargs) in _rules(
+            entity, as_of, shipped_codes() if codes is None else codes
+        )
     ]
     # Built whole: adding expectations one by one needs a data context.
     return gx.ExpectationSuite(
@@ -274,13 +291,14 @@ def check_frame(
     docs_dir: Path | None = None,
     as_of: date | None = None,
     run_name: str | None = None,
+    codes: Mapping[str, CodeTable] | None = None,
 ) -> CheckResult:
     """Validate `frame` (canonical column names of `entity`, plus the `key` column naming each row)
     against the entity's suite.
 
     `key` must be unique and non-null, and must not be a personal column (it is what the results
     and Data Docs show of a failing row). With `docs_dir`, Data Docs are built there (a fixed
-    folder, made absolute); `run_name` names the run in them.
+    folder, made absolute); `run_name` names the run in them. `codes` as for `suite_for`.
     """
     if key not in frame.columns:
         raise ValueError(f"check of {entity.entity}: the key column {key!r} is not in the frame")
@@ -308,7 +326,7 @@ def check_frame(
             keys = frame.loc[bad.to_numpy(), key].tolist()
             failures.append(_failure_rows(keys, rule_id, name, reason))
 
-    suite = suite_for(entity, as_of=as_of)
+    suite = suite_for(entity, as_of=as_of, codes=codes)
     ctx = _context(Path(docs_dir).resolve() if docs_dir is not None else None)
     suite = ctx.suites.add(suite)
     batch = (

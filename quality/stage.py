@@ -15,12 +15,16 @@ from onetable.warehouse.store import StoreSettings, open_store
 STAGE = "check"
 
 
-def _checked_columns(source: Source) -> dict[str, list[str]]:
-    """entity -> the canonical columns this source fills, each checked by its entity's rules."""
-    out: dict[str, list[str]] = {}
-    for src_col in source.columns:
-        entity, column = source.target(src_col)
-        out.setdefault(entity, []).append(column)
+def _checked_columns(source: Source) -> dict[str, tuple[str, dict[str, str], list[str]]]:
+    """Per dataset (the source's entity, or a role): its entity, the staged columns this source
+    fills with the entity column each is checked as, and those that hold a list (split cells),
+    each of whose values is checked."""
+    out: dict[str, tuple[str, dict[str, str], list[str]]] = {}
+    for _, mapping, target in source.mappings():
+        _, columns, lists = out.setdefault(target.role or target.entity, (target.entity, {}, []))
+        columns[target.staged] = target.column
+        if mapping.split:
+            lists.append(target.staged)
     return out
 
 
@@ -47,28 +51,36 @@ def check(settings: StoreSettings, contracts: Contracts, period: Period, run_id:
             )
             failed_rows: set[int] = set()
             errors = 0
-            for entity_name, columns in _checked_columns(source).items():
+            for dataset, (entity_name, columns, lists) in _checked_columns(source).items():
                 entity = contracts.entities[entity_name]
                 # check only what this source fills: another department's columns are not its gaps
                 part = entity.model_copy(
-                    update={"columns": {c: entity.columns[c] for c in columns}}
+                    update={"columns": {c: entity.columns[c] for c in columns.values()}}
                 )
-                result = check_frame(frame[[*columns, "_row_id"]], part, key="_row_id",
-                                     docs_dir=docs_dir, as_of=period.reference_date, run_name=run_id)  # fmt: skip
+                # one row per value of a split cell, each knowing the record it came from
+                values = frame[[*columns, "_row_id"]].rename(columns={"_row_id": "_record_row"})
+                for column in lists:
+                    values = values.explode(column)
+                values = values.rename(columns=columns).reset_index(drop=True)
+                values["_row_id"] = values.index
+                result = check_frame(values[[*columns.values(), "_row_id"]], part, key="_row_id",
+                                     docs_dir=docs_dir, as_of=period.reference_date, run_name=run_id,
+                                     codes=contracts.codes)  # fmt: skip
                 write_results(
-                    tx, result, run_id=run_id, period=str(period), dataset=f"{name}.{entity_name}"
+                    tx, result, run_id=run_id, period=str(period), dataset=f"{name}.{dataset}"
                 )
                 errors += len(result.errors)
                 records = []
                 for row, rule_id, field, reason in result.failures[
                     ["key", "rule_id", "field", "reason"]
                 ].itertuples(index=False):
-                    failed_rows.add(int(row))
-                    value = frame.at[int(row), field] if field in frame.columns else None
+                    record = int(values.at[int(row), "_record_row"])
+                    failed_rows.add(record)
+                    value = values.at[int(row), field] if field in values.columns else None
                     records.append(QuarantineRecord(
                         source=name, rule_id=rule_id, reason=reason, field=field,
                         raw=None if value is None else str(value),
-                        location=f'staging."{name}" record {frame.at[int(row), "_record_key"]}',
+                        location=f'staging."{name}" record {frame.at[record, "_record_key"]}',
                         # the period checked stands as the window, so that a rerun finds its rows
                         window_start=period.start, window_end=period.end,
                     ))  # fmt: skip

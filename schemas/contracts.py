@@ -16,8 +16,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SHIPPED = Path(str(resources.files("onetable.schemas")))
 HISTORY_COLUMNS = ("valid_from", "valid_to", "recorded_at")
@@ -71,6 +80,7 @@ class Rule(_Strict):
 
     regex: str | None = None
     values: list[str] | None = None
+    code_table: str | None = None  # the canonical values of a code table (codes/<table>.yaml)
     min: float | date | None = None
     max: float | date | None = None
     checksum: Literal["cn_id_number", "credit_code"] | None = None
@@ -273,9 +283,21 @@ class Deleted(_Strict):
     values: list[str] = Field(min_length=1)
 
 
+class EndedOn(_Strict):
+    """A date column that ends a record from the period whose reference date it has reached."""
+
+    column: str
+    formats: list[str] = []  # tried in order, before the usual date spellings
+
+
+class MapUnknown(_Strict):
+    map: str  # the canonical value an unknown code becomes (flagged `code_unknown`)
+
+
 class Mapping(_Strict):
-    """Where a source column goes: `column` of the source's entity, or `entity.column` when one
-    department row describes several entities (a person and their key-group membership)."""
+    """Where a source column goes: `column` of the source's entity, `entity.column` when one
+    department row describes several entities (a person and their key-group membership), or
+    `role.column` for a second person or address the row names (`Source.roles`)."""
 
     to: str
     convert: Literal[
@@ -283,6 +305,55 @@ class Mapping(_Strict):
     ] = "text"
     formats: list[str] = []  # for `date`: the formats this department writes, tried in order
     values: dict[str, str] = {}  # for `code`: department value -> canonical value
+    table: str | None = None  # for `code`: the code table (codes/<table>.yaml) of the values
+    unknown: Literal["keep", "quarantine"] | MapUnknown = "keep"  # for `code`: an unknown value
+    split: str | None = Field(None, min_length=1)  # for `code`: characters between values
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_values(cls, values: Any) -> Any:
+        """YAML reads `1: 男` as a number; a department's code is text."""
+        if isinstance(values, dict):
+            return {str(k): str(v) if isinstance(v, int | float) else v for k, v in values.items()}
+        return values
+
+    @model_validator(mode="after")
+    def _code_options(self) -> Mapping:
+        given = [k for k in ("table", "split") if getattr(self, k) is not None]
+        given += ["unknown"] if self.unknown != "keep" else []
+        if given and self.convert != "code":
+            raise ValueError(f"{', '.join(given)} need(s) `convert: code`")
+        return self
+
+
+class Role(_Strict):
+    """A second person or address a row names (a landlord, a registered address). A person role
+    with `resident: false` identifies the person but is no evidence that they live here."""
+
+    entity: str
+    resident: bool = True
+
+
+class Target(BaseModel):
+    """Where one mapping puts its value: the entity and column, the role (None for the row's own
+    entities) and the staged column's name (`role__column` for a role)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    column: str
+    role: str | None = None
+
+    @property
+    def staged(self) -> str:
+        return f"{self.role}__{self.column}" if self.role else self.column
+
+
+def _as_list(value: Any) -> Any:
+    """A column's value is one mapping or a list of them (one column, several targets)."""
+    if isinstance(value, dict):
+        return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+    return value
 
 
 class Source(_Strict):
@@ -294,14 +365,94 @@ class Source(_Strict):
     record_key: RecordKey
     read: ReadMode
     deleted: Deleted | None = None
+    ended_on: EndedOn | None = None
     required: list[str] = []  # source columns whose absence fails the source (schema drift)
-    columns: dict[str, Mapping]
+    # new source columns: a DuckDB SQL expression over the row's landed (text) columns each
+    derived: dict[str, str] = {}
+    roles: dict[Annotated[str, Field(pattern=_NAME)], Role] = {}
+    columns: Annotated[dict[str, list[Mapping]], BeforeValidator(_as_list)]
     constants: dict[str, str] = {}  # target -> value every record of the source has (group: 残疾)
 
-    def target(self, source_column: str) -> tuple[str, str]:
-        """(entity, column) a source column maps to."""
-        entity, _, column = self.columns[source_column].to.rpartition(".")
-        return entity or self.entity, column
+    @field_validator("columns")
+    @classmethod
+    def _some_mapping(cls, columns: dict[str, list[Mapping]]) -> dict[str, list[Mapping]]:
+        empty = [name for name, mappings in columns.items() if not mappings]
+        if empty:
+            raise ValueError(f"column(s) {', '.join(empty)} map to nothing: give a mapping")
+        return columns
+
+    def target_of(self, to: str) -> Target:
+        """The target a `to` (or a constant's key) names."""
+        head, _, column = to.rpartition(".")
+        if head in self.roles:
+            return Target(entity=self.roles[head].entity, column=column, role=head)
+        return Target(entity=head or self.entity, column=column)
+
+    def targets(self, source_column: str) -> list[tuple[str, str]]:
+        """(entity, column) each mapping of a source column goes to."""
+        return [
+            (t.entity, t.column)
+            for t in (self.target_of(m.to) for m in self.columns[source_column])
+        ]
+
+    def mappings(self) -> list[tuple[str, Mapping, Target]]:
+        """Every (source column, mapping, target), in mapping order."""
+        return [(src, m, self.target_of(m.to)) for src, ms in self.columns.items() for m in ms]
+
+    def declared_columns(self) -> list[str]:
+        """The department's columns the mapping names (derived ones are not among them)."""
+        mapped = [c for c in self.columns if c not in self.derived]
+        return list(dict.fromkeys(mapped + self.named_columns()))
+
+    def named_columns(self) -> list[str]:
+        """The department's columns named outside `columns`: the required ones, the record
+        key's, the cursor, the status and the end date."""
+        named = [*self.required, *self.record_key.source_columns()]
+        named += [c for c in (self.read.cursor,) if c]
+        return named + [x.column for x in (self.deleted, self.ended_on) if x]
+
+
+# --- code tables ------------------------------------------------------------------------------
+
+
+class CodeTable(_Strict):
+    """A code table: each canonical value with the synonyms departments write for it. A county
+    extends one by giving its own file of the same name (`load_contracts(codes_dir=...)`)."""
+
+    table: Annotated[str, Field(pattern=_NAME)]
+    name_zh: str
+    description: str = ""
+    values: dict[str, list[str]] = Field(min_length=1)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text(cls, values: Any) -> Any:
+        """YAML reads `男: [1, M]` with a number; a code is text. `值:` with no synonyms is []."""
+        if not isinstance(values, dict):
+            return values
+        return {
+            str(k): [str(x) for x in v] if isinstance(v, list) else [] if v is None else v
+            for k, v in values.items()
+        }
+
+    @field_validator("values")
+    @classmethod
+    def _one_meaning(cls, values: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for value, synonyms in values.items():
+            for word in (value, *synonyms):
+                other = seen.setdefault(word.casefold(), value)
+                if other != value:
+                    raise ValueError(f"{word!r} is given for both {other!r} and {value!r}")
+        return values
+
+    def lookup(self) -> dict[str, str]:
+        """Each canonical value and synonym, case-folded -> its canonical value."""
+        return {
+            word.casefold(): value
+            for value, synonyms in self.values.items()
+            for word in (value, *synonyms)
+        }
 
 
 # --- division registry ------------------------------------------------------------------------
@@ -334,6 +485,7 @@ class Contracts(BaseModel):
     divisions: Divisions
     entities: dict[str, Entity]
     sources: dict[str, Source]
+    codes: dict[str, CodeTable] = {}  # the code tables by name, a deployment's over the shipped
 
     def source_file(self, name: str) -> Path:
         """The file source `name` was read from (its name is the file's, checked on load)."""
@@ -399,54 +551,165 @@ def _cross_check(contracts: Contracts) -> None:
                     f"{where}: columns.{col_name}.level: {col.level!r} is not a level of "
                     f"classification.yaml (one of {', '.join(sorted(levels))})"
                 )
+            table = col.rule.code_table if col.rule else None
+            if table is not None and table not in contracts.codes:
+                problems.append(
+                    f"{where}: columns.{col_name}.rule.code_table: {table!r} is not a code table "
+                    f"(one of {', '.join(sorted(contracts.codes))})"
+                )
             if col.category not in categories:
                 problems.append(
                     f"{where}: columns.{col_name}.category: {col.category!r} is not a category of "
                     f"classification.yaml (one of {', '.join(contracts.classification.categories)})"
                 )
     for name, source in contracts.sources.items():
-        where = contracts.source_file(name)
-        entity = contracts.entities.get(source.entity)
-        if entity is None:
-            problems.append(
-                f"{where}: entity: {source.entity!r} is not an entity in entities/ "
-                f"(one of {', '.join(sorted(contracts.entities))})"
-            )
-            continue
-        for src_col, mapping in source.columns.items():
-            target_entity, column = source.target(src_col)
-            target = contracts.entities.get(target_entity)
-            if target is None:
-                problems.append(
-                    f"{where}: columns.{src_col}.to: {mapping.to!r} names no entity in entities/ "
-                    f"(one of {', '.join(sorted(contracts.entities))})"
-                )
-            elif column in target.key and column.endswith("_id"):  # stable ids: linkage's
-                problems.append(
-                    f"{where}: columns.{src_col}.to: {column!r} is the key of entity "
-                    f"{target.entity!r}, which linkage assigns; the department's own key belongs "
-                    "in record_key"
-                )
-            elif column not in target.columns:
-                problems.append(
-                    f"{where}: columns.{src_col}.to: {column!r} is not a column of entity "
-                    f"{target.entity!r}"
-                )
-    for name, source in contracts.sources.items():
-        for target_name in source.constants:
-            entity_name, _, column = target_name.rpartition(".")
-            entity = contracts.entities.get(entity_name or source.entity)
-            if entity is None or column not in entity.columns:
-                problems.append(
-                    f"{contracts.source_file(name)}: constants.{target_name}: not a column of "
-                    f"entity {entity_name or source.entity!r}"
-                )
+        problems += _check_source(contracts, contracts.source_file(name), source)
     if not contracts.divisions_path().exists():
         problems.append(
             f"{contracts.divisions_file}: path: {contracts.divisions.path!r} does not exist"
         )
     if problems:
         raise ContractError("\n".join(problems))
+
+
+def _key(src_col: str, i: int, source: Source) -> str:
+    """The YAML key of a column's i-th mapping: `columns.X` for a lone one, `columns.X[i]`."""
+    return f"columns.{src_col}" + (f"[{i}]" if len(source.columns[src_col]) > 1 else "")
+
+
+def _check_source(contracts: Contracts, where: Path, source: Source) -> list[str]:
+    """What is wrong with one source mapping against the entities and code tables."""
+    entities = contracts.entities
+    if source.entity not in entities:
+        return [
+            f"{where}: entity: {source.entity!r} is not an entity in entities/ "
+            f"(one of {', '.join(sorted(entities))})"
+        ]
+    problems = [
+        f"{where}: roles.{role}.entity: {r.entity!r} is not an entity in entities/ "
+        f"(one of {', '.join(sorted(entities))})"
+        for role, r in source.roles.items()
+        if r.entity not in entities
+    ] + [
+        f"{where}: roles.{role}: a role may not be named like an entity"
+        for role in source.roles
+        if role in entities
+    ]
+    seen: dict[Target, str] = {}
+    index = {src: 0 for src in source.columns}
+    for src_col, mapping, target in source.mappings():
+        key = _key(src_col, index[src_col], source)
+        index[src_col] += 1
+        entity = entities.get(target.entity)
+        if entity is None:
+            problems.append(
+                f"{where}: {key}.to: {mapping.to!r} names no entity in entities/ or role in "
+                f"roles (one of {', '.join(sorted([*entities, *source.roles]))})"
+            )
+            continue
+        if target.column in entity.key and target.column.endswith("_id"):  # stable ids: linkage's
+            problems.append(
+                f"{where}: {key}.to: {target.column!r} is the key of entity "
+                f"{entity.entity!r}, which linkage assigns; the department's own key belongs "
+                "in record_key"
+            )
+        elif target.column not in entity.columns:
+            problems.append(
+                f"{where}: {key}.to: {target.column!r} is not a column of entity {entity.entity!r}"
+            )
+        if target in seen:
+            problems.append(
+                f"{where}: {key}.to: {mapping.to!r} is also the target of {seen[target]}; "
+                "map each target from one column"
+            )
+        seen.setdefault(target, key)
+        problems += _check_code(contracts, where, key, mapping)
+    for target_name in source.constants:
+        target = source.target_of(target_name)
+        entity = entities.get(target.entity)
+        if entity is None or target.column not in entity.columns:
+            problems.append(
+                f"{where}: constants.{target_name}: not a column of entity {target.entity!r}"
+            )
+        elif target in seen:
+            problems.append(
+                f"{where}: constants.{target_name}: also the target of {seen[target]}; "
+                "map each target once"
+            )
+    return problems + _check_derived(where, source)
+
+
+def _check_code(contracts: Contracts, where: Path, key: str, mapping: Mapping) -> list[str]:
+    """A code mapping's table exists and its `values:` and `unknown: {map: ...}` give canonical
+    values of it."""
+    if mapping.table is None:
+        return []
+    table = contracts.codes.get(mapping.table)
+    if table is None:
+        return [
+            f"{where}: {key}.table: {mapping.table!r} is not a code table "
+            f"(one of {', '.join(sorted(contracts.codes))})"
+        ]
+    canonical = ", ".join(table.values)
+    problems = [
+        f"{where}: {key}.values.{raw}: {value!r} is not a value of code table "
+        f"{table.table!r} ({canonical})"
+        for raw, value in mapping.values.items()
+        if value not in table.values
+    ]
+    if isinstance(mapping.unknown, MapUnknown) and mapping.unknown.map not in table.values:
+        problems.append(
+            f"{where}: {key}.unknown.map: {mapping.unknown.map!r} is not a value of code table "
+            f"{table.table!r} ({canonical})"
+        )
+    return problems
+
+
+def _check_derived(where: Path, source: Source) -> list[str]:
+    """Each derived column an expression DuckDB binds over the source's declared columns (all
+    text), that names no other derived column and no column the department sends."""
+    if not source.derived:
+        return []
+    declared = source.declared_columns()
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE row_ ({', '.join(f'{quote(c)} VARCHAR' for c in declared)})")
+    problems = []
+    for name, expression in source.derived.items():
+        key = f"derived.{name}"
+        if name in source.named_columns():
+            problems.append(
+                f"{where}: {key}: {name!r} is a column the department sends; give the derived "
+                "column a name of its own"
+            )
+            continue
+        sql = f"SELECT {derived_sql(expression)}"
+        try:
+            statements = con.extract_statements(sql)
+            if len(statements) != 1:
+                raise duckdb.ParserException("one expression expected, not several statements")
+            con.execute(f"{sql} FROM row_ LIMIT 0")
+        except duckdb.Error as exc:
+            others = [d for d in source.derived if d != name and d in expression]
+            hint = (
+                f" (derived column(s) {', '.join(others)} may not be used: write the "
+                "expression over the department's columns)"
+                if others
+                else f" (it may use the columns the mapping names: {', '.join(declared)})"
+            )
+            message = str(exc).splitlines()[0]
+            problems.append(f"{where}: {key}: {expression!r} does not bind: {message}{hint}")
+    con.close()
+    return problems
+
+
+def quote(name: str) -> str:
+    """A column name as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def derived_sql(expression: str) -> str:
+    """A derived column's expression as it is checked and computed: one parenthesised term."""
+    return f"({expression})"
 
 
 def _load_folder(model: type[M], folder: Path, name_key: str) -> dict[str, M]:
@@ -462,13 +725,35 @@ def _load_folder(model: type[M], folder: Path, name_key: str) -> dict[str, M]:
     return out
 
 
+def shipped_codes() -> dict[str, CodeTable]:
+    """The code tables shipped in `onetable.schemas` (`codes/*.yaml`)."""
+    return _load_folder(CodeTable, SHIPPED / "codes", "table")
+
+
+def _load_codes(root: Path, codes_dir: Path | None) -> dict[str, CodeTable]:
+    """The code tables of `<root>/codes` (the shipped ones when the root has none), with those of
+    `codes_dir` in place of the tables of the same name."""
+    codes = (
+        _load_folder(CodeTable, root / "codes", "table")
+        if (root / "codes").is_dir()
+        else shipped_codes()
+    )
+    if codes_dir is not None:
+        if not Path(codes_dir).is_dir():
+            raise ContractError(f"{codes_dir}: code tables folder not found")
+        codes |= _load_folder(CodeTable, Path(codes_dir), "table")
+    return codes
+
+
 def load_contracts(
-    root: Path | None = None, sources_dir: Path | None = None, divisions_file: Path | None = None
-) -> Contracts:
+    root: Path | None = None, sources_dir: Path | None = None, codes_dir: Path | None = None,
+    divisions_file: Path | None = None,
+) -> Contracts:  # fmt: skip
     """Load and cross-check a contracts folder (default: the one shipped in `onetable.schemas`).
 
     A deployment (schemas/deployment.py) gives its own source mappings (`sources_dir`, instead of
-    `<root>/sources`) and division registry (`divisions_file`, instead of `<root>/divisions.yaml`).
+    `<root>/sources`), code tables (`codes_dir`, each replacing the shipped table of its name) and
+    division registry (`divisions_file`, instead of `<root>/divisions.yaml`).
     """
     root = Path(root) if root else SHIPPED
     if not root.is_dir():
@@ -483,6 +768,7 @@ def load_contracts(
         divisions=_parse(Divisions, divisions_file),
         entities=_load_folder(Entity, root / "entities", "entity"),
         sources=_load_folder(Source, sources_dir, "source"),
+        codes=_load_codes(root, codes_dir),
     )
     _cross_check(contracts)
     return contracts

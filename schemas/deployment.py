@@ -129,6 +129,7 @@ def load_deployment(root: Path | None) -> Deployment:
     settings = _parse(Settings, root / SETTINGS_FILE)
     contracts = load_contracts(
         sources_dir=root / "sources",
+        codes_dir=root / "codes" if (root / "codes").is_dir() else None,
         divisions_file=_if_file(root / "divisions.yaml"),
     )
     sharing_dir = root / "sharing"

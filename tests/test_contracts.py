@@ -47,8 +47,8 @@ def test_example_source_mapping(root):
     assert source.record_key.column == "救助编号"
     assert source.location.kind == "file" and source.location.encoding == "gb18030"
     assert source.deleted.values == ["注销", "停保"]
-    assert source.target("身份证号") == ("person", "id_number")
-    assert source.target("救助编号") == ("group_membership", "reference_number")
+    assert source.targets("身份证号") == [("person", "id_number")]
+    assert source.targets("救助编号") == [("group_membership", "reference_number")]
 
 
 def test_the_entity_key_is_not_mapped(root):
