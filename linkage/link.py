@@ -188,7 +188,9 @@ def activity(
         if settings.residence_sources is not None
         else pd.Series(True, index=records.index)
     )
-    resident &= records["_resident"].astype(bool)  # a landlord's record: not evidence of living here
+    resident &= records["_resident"].astype(
+        bool
+    )  # a landlord's record: not evidence of living here
     live = ~records["_ended"].astype(bool)
     frame = pd.DataFrame({
         "person_id": records["person_id"], "live": live, "resident": resident,
