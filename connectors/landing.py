@@ -210,7 +210,7 @@ def _land(
                         f"from {table.column(LOCATION)[0].as_py() if table.num_rows else 'the data'}"
                         f"; see the mapping {mapping_file}"
                     )
-                manifest.missing_columns = sorted(c for c in source.columns if c not in columns)
+                manifest.missing_columns = sorted(c for c in source.declared_columns() if c not in columns)
                 checked = True
             for name in columns:
                 if name not in known:

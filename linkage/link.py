@@ -219,17 +219,18 @@ def activity(
 def _golden(
     records: pd.DataFrame, period: Period, villages: pd.Series, active: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per person for the period: the most common value of each attribute among the
-    person's records, the village of `place` and the activity of `activity`."""
+    """One row per person for the period: each attribute the most common value among the
+    person's records that are not ended (an ended record's values are those of before: a 迁出
+    record's 户籍人口), else among all; the village of `place` and the activity of `activity`."""
 
     def mode(values: pd.Series) -> str | None:
         values = values.dropna()
         return values.mode().iloc[0] if len(values) else None
 
+    attributes = ["id_number", "name", "sex", "birth_date", "phone", "residence_type"]
     grouped = records.groupby("person_id")
-    golden = grouped[["id_number", "name", "sex", "birth_date", "phone", "residence_type"]].agg(
-        mode
-    )
+    current = records[~records["_ended"].astype(bool)].groupby("person_id")[attributes].agg(mode)
+    golden = current.combine_first(grouped[attributes].agg(mode))[attributes]
     golden.insert(5, "village_code", villages.reindex(golden.index))
     golden["active"] = active["active"].reindex(golden.index)
     golden["inactive_reason"] = active["reason"].reindex(golden.index)
