@@ -14,22 +14,32 @@ import shutil
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from onetable.connectors import connections
-from onetable.connectors.files import read_csv, read_json, read_jsonl, read_xlsx
+from onetable.connectors.files import read_csv, read_json, read_jsonl, read_parquet, read_xlsx
 from onetable.connectors.http import read_http
 from onetable.connectors.landing import Manifest, Window, land_window
 from onetable.connectors.reading import Chunk, ConnectorError
 from onetable.connectors.sql import read_sql
-from onetable.schemas.contracts import Contracts, FileLocation, Source
+from onetable.schemas.contracts import (
+    NAME_DATE,
+    ColumnDate,
+    Contracts,
+    FileLocation,
+    NameDate,
+    Source,
+)
 from onetable.warehouse.ledger import AccountingError, transaction, watermark
 from onetable.warehouse.masking import scrub
+from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
 STAGE = "extract"
-_NAME_DATE = re.compile(r"(20\d\d|19\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])")
+_DATE_DECLARATIONS = "`{name: <regex>}`, `{column: <source column>}` or `delivered`"
 
 
 @dataclass
@@ -97,15 +107,55 @@ def _chunks(source: Source, window: Window, environ: Mapping[str, str]) -> Itera
     return read_http(location, source=source, window=window, token=token, base_url=base)
 
 
-def _file_day(path: Path) -> date:
-    """The date a file stands for: the date in its name, else its modification day."""
-    match = _NAME_DATE.search(path.name)
-    if match:
+def _midnight_after(day: date) -> datetime:
+    """The end of the window a file dated `day` stands for."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time())
+
+
+def _day_in_name(path: Path, source: Source, mapping_file: Path) -> date:
+    """The first real day the name pattern finds in the file's name."""
+    spec: NameDate = source.location.date  # type: ignore[union-attr,assignment]
+    pattern = re.compile(spec.name)
+    for match in pattern.finditer(path.name):
+        if set(pattern.groupindex) == {"year", "month", "day"}:
+            parts = [match["year"], match["month"], match["day"]]
+        else:  # one group: a date written 20260131 or 2026-01-31
+            digits = re.sub(r"\D", "", match[1] or "")
+            parts = [digits[:4], digits[4:6], digits[6:]] if len(digits) == 8 else []
         try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            pass
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+            return date(*(int(p) for p in parts))
+        except (TypeError, ValueError):
+            continue
+    wanted = "`20260131` or `2026-01-31`" if spec.name == NAME_DATE else f"matching {spec.name!r}"
+    raise ConnectorError(
+        f"source {source.source}: the name of {path} has no date ({wanted}); declare how the "
+        f"files' date is known in `location.date` of {mapping_file}: {_DATE_DECLARATIONS}"
+    )
+
+
+def _day_in_column(path: Path, source: Source, mapping_file: Path) -> date:
+    """The latest day in the file's date column, read with the file's own reader; a day after
+    today or before 1900 is a typo (the standardizer flags it), not the file's date."""
+    from onetable.linkage.standardize import parse_date
+
+    location: FileLocation = source.location  # type: ignore[assignment]
+    spec: ColumnDate = location.date  # type: ignore[assignment]
+    found, latest = False, None
+    for chunk in read_file(path, location, source):
+        if spec.column not in chunk.rows.column_names:
+            continue
+        found = True
+        for raw in pc.unique(chunk.rows.column(spec.column)).to_pylist():
+            value, flags = parse_date(raw, tuple(spec.formats))
+            if value is not None and "date_implausible" not in flags:
+                latest = max(latest or value, value)
+    if latest is None:
+        what = "no date" if found else "no such column"
+        raise ConnectorError(
+            f"source {source.source}: {path} has {what} in its column {spec.column!r}, which "
+            f"`location.date` of {mapping_file} names as the file's date"
+        )
+    return date.fromisoformat(latest)
 
 
 def _sha256(path: Path) -> str:
@@ -127,6 +177,8 @@ def read_file(path: Path, location: FileLocation, source: Source) -> Iterator[Ch
         )
     if location.format == "jsonl":
         return read_jsonl(path, source=source.source)
+    if location.format == "parquet":
+        return read_parquet(path, source=source.source, expected=_expected(source))
     return read_json(path, source=source.source, records_key=location.records)
 
 
@@ -134,32 +186,45 @@ def _extract_files(
     settings: StoreSettings, source: Source, mapping_file: Path, *, end: datetime, run_id: str,
     data_root: Path, force: bool, accept_shrink: bool,
 ) -> Outcome:  # fmt: skip
-    """Each new file (by checksum) whose day ends by `end` is its own window, in day order; a
-    file held (SnapshotShrinkError) stops the source there, so no later file is diffed past it."""
+    """Each new file (by checksum) whose window (`FileLocation.date`) ends by `end` is its own
+    window, in date order; a file held (SnapshotShrinkError) stops the source there, so no later
+    file is diffed past it. A file landed before keeps the window it landed in, unread."""
     location: FileLocation = source.location  # type: ignore[assignment]
     outcome = Outcome(source.source)
-    due = sorted(
-        (
-            (datetime.combine(_file_day(p) + timedelta(days=1), datetime.min.time()), p)
-            for p in data_root.glob(location.path)
-            if p.is_file()
-        ),
-        key=lambda item: (item[0], item[1].name),
-    )
-    due = [(window_end, path) for window_end, path in due if window_end <= end]
+    paths = sorted((p for p in data_root.glob(location.path) if p.is_file()), key=lambda p: p.name)
+    named = isinstance(location.date, NameDate)
+    if named:  # known from the names alone: only the files due are hashed
+        ends = {p: _midnight_after(_day_in_name(p, source, mapping_file)) for p in paths}
+        paths = [p for p in paths if ends[p] <= end]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digests = pool.map(_sha256, [path for _, path in due])  # read while the store opens
+        digests = pool.map(_sha256, paths)  # read while the store opens
         with open_store(settings) as con:
             # the same bytes for the same day were landed already; the same bytes for a
             # later day are a new snapshot in which nothing changed
-            landed = {
-                (digest, end) for digest, end in con.execute(
-                    "SELECT sha256, window_end FROM meta.files WHERE source = ?", [source.source]).fetchall()
-            }  # fmt: skip
+            landed = con.execute(
+                "SELECT sha256, window_end FROM meta.files WHERE source = ? ORDER BY window_end",
+                [source.source],
+            ).fetchall()
+            first_landed: dict[str, datetime] = {}
+            for digest, window_end in landed:
+                first_landed.setdefault(digest, window_end)
+            due = []
+            for path, digest in zip(paths, digests, strict=True):
+                if named:
+                    window_end = ends[path]
+                elif digest in first_landed:
+                    window_end = first_landed[digest]
+                elif location.date == "delivered":
+                    window_end = end
+                else:
+                    window_end = _midnight_after(_day_in_column(path, source, mapping_file))
+                if window_end <= end:
+                    due.append((window_end, path, digest))
+            done = set(landed)
             todo = [
                 (window_end, path, digest)
-                for (window_end, path), digest in zip(due, digests, strict=True)
-                if (digest, window_end) not in landed or (force and window_end == end)
+                for window_end, path, digest in sorted(due, key=lambda d: (d[0], d[1].name))
+                if (digest, window_end) not in done or (force and window_end == end)
             ]
             if not todo:
                 outcome.note = "no new file"
@@ -222,3 +287,68 @@ def extract_all(
     if lost:
         raise AccountingError("\n".join(lost))
     return outcomes
+
+
+def _at(moment: datetime | None) -> str:
+    return "the start" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _looked_for(source: Source, period: Period, data_root: Path | None, windows: list) -> str:
+    """What the period was looked for in: the files' glob and dates, or the table or URL and
+    the window read."""
+    location = source.location
+    if isinstance(location, FileLocation):
+        where = f"{location.path} under {data_root}"
+        if location.date == "delivered":
+            return f"looked for {where} not landed before"
+        if isinstance(location.date, ColumnDate):
+            return f"looked for {where} whose latest {location.date.column} is in {period}"
+        return f"looked for {where} dated in {period}"
+    if location.kind == "sql":
+        what = f"table {location.table}" if location.table else "the query"
+        what += f" of connection {location.conn_id}"
+    else:
+        what = location.url
+    if not windows:
+        return f"{what}: no window ending in {period} was landed"
+    start, end = windows[-1][:2]
+    rows = "no new rows" if source.read.mode == "cursor" else "0 rows"
+    return f"{what} gave {rows} in the window [{_at(start)}, {_at(end)})"
+
+
+def nothing_new(
+    settings: StoreSettings, contracts: Contracts, period: Period, data_root: Path | None,
+    names: Collection[str],
+) -> dict[str, str]:  # fmt: skip
+    """The sources of `names` from which the period got nothing, now or in an earlier run, each
+    with what was looked for: a file source no file whose window ends in the period, a cursor
+    source no new row in such a window, a snapshot source 0 rows. A rerun of a period whose
+    window was landed is not "nothing new"."""
+    missing = {}
+    in_period = "source = ? AND window_end > ? AND window_end <= ?"
+    with open_store(settings) as con:
+        for name in names:
+            source = contracts.sources[name]
+            params = [name, period.start, period.end]
+            if isinstance(source.location, FileLocation):
+                (files,) = con.execute(
+                    f"SELECT count(*) FROM meta.files WHERE {in_period}", params
+                ).fetchone()
+                if files:
+                    continue
+                windows = []
+            else:
+                windows = con.execute(
+                    "SELECT window_start, window_end, rows_read, rows_unchanged FROM meta.accounting "
+                    f"WHERE stage = '{STAGE}' AND {in_period} ORDER BY window_end, recorded_at",
+                    params,
+                ).fetchall()
+                new = [read - (unchanged if source.read.mode == "cursor" else 0)
+                       for _, _, read, unchanged in windows]  # fmt: skip
+                if any(new):
+                    continue
+            missing[name] = (
+                f"source {name}: nothing new for {period}: "
+                f"{_looked_for(source, period, data_root, windows)}"
+            )
+    return missing

@@ -1,5 +1,5 @@
 """Readers for the files departments hand over: CSV in the encodings they really use, XLSX with
-title rows and merged headers, JSON and JSON Lines.
+title rows and merged headers, JSON, JSON Lines and Parquet.
 
 Every row keeps the physical line where its record starts (1-based; for XLSX the sheet and row), so
 a quarantined row can be found in the department's own file. CSV parsing is pyarrow's streaming
@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from onetable.connectors.reading import (
     LOCATION,
@@ -701,3 +702,56 @@ def _json_chunk(
                 raw=as_text(record), reason="a record that is not a JSON object",
             ))  # fmt: skip
     return Chunk(records_table(good, location), rejected)
+
+
+def _parquet_text(values: pa.Array) -> pa.Array:
+    """A Parquet column as the text a CSV export of it shows: ISO dates, integers and decimals as
+    their digits, whole seconds without a fraction, nested values as JSON."""
+    if pa.types.is_nested(values.type):
+        return pa.array([as_text(v) for v in values.to_pylist()], pa.string())
+    text = pc.cast(values, pa.string())
+    if pa.types.is_timestamp(values.type) or pa.types.is_time(values.type):
+        text = pc.replace_substring_regex(text, pattern=r"\.0+($|[+-])", replacement=r"\1")
+    return text
+
+
+def read_parquet(
+    path: Path, *, source: str, expected: Sequence[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[Chunk]:
+    """Stream a Parquet file in batches, every value as text (`_parquet_text`), each row numbered
+    by its position in the file. A file that is not Parquet, or is cut short, fails the source."""
+    location = str(path)
+
+    def unreadable(exc: Exception) -> ConnectorError:
+        return ConnectorError(
+            f"source {source}: {path.name} is not a readable Parquet file "
+            f"({type(exc).__name__}: {str(exc)[:120]})"
+        )
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(exc) from None
+    with parquet:
+        names = _clean_names(parquet.schema_arrow.names)
+        if expected and not set(expected) & set(names):
+            raise ConnectorError(
+                f"source {source}: no column of {path.name} is one of the mapped columns "
+                f"({', '.join(expected)})"
+            )
+        first = 1
+        batches = parquet.iter_batches(batch_size=batch_rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:  # a damaged page
+                raise unreadable(exc) from None
+            if batch is None:
+                break
+            rows = range(first, first + batch.num_rows)
+            first += batch.num_rows
+            yield Chunk(
+                text_table(names, [_parquet_text(c) for c in batch.columns], location, None, rows)
+            )
+        if first == 1:  # no rows: its columns still show, for the required-columns check
+            yield Chunk(text_table(names, [[] for _ in names], location, None, []))

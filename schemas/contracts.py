@@ -164,16 +164,53 @@ class SqlLocation(_Strict):
         return self
 
 
+# the date in a file's name when the mapping declares none: 20260131 or 2026-01-31
+NAME_DATE = r"(?P<year>(?:19|20)\d\d)-?(?P<month>0[1-9]|1[0-2])-?(?P<day>0[1-9]|[12]\d|3[01])"
+
+
+class NameDate(_Strict):
+    """A file's date is in its name: `name` is a regular expression with one group (a date
+    written 20260131 or 2026-01-31) or the groups `year`, `month` and `day`."""
+
+    name: str = NAME_DATE
+
+    @field_validator("name")
+    @classmethod
+    def _groups(cls, value: str) -> str:
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if pattern.groups != 1 and set(pattern.groupindex) != {"year", "month", "day"}:
+            raise ValueError(
+                "give one group (the date), or the groups (?P<year>...), (?P<month>...) and "
+                "(?P<day>...)"
+            )
+        return value
+
+
+class ColumnDate(_Strict):
+    """A file's date is the latest date in one of its columns; `formats` as for `convert: date`."""
+
+    column: str
+    formats: list[str] = []
+
+
 class FileLocation(_Strict):
     """Files in a folder: a department share read in place, or a drop folder emptied after landing.
 
-    Each file is extracted once (by checksum) as its own window, in the order of the date in its
-    name (`20260131` or `2026-01-31`; the file's modification time when the name has none).
+    Each file is extracted once (by checksum) as its own window, ending at midnight after the
+    file's date, in date order. `date` says how that date is known, never from the file's
+    modification time: `{name: <regex>}`, the date in its name (the default: `20260131` or
+    `2026-01-31`; a name without one fails the source); `{column: <source column>, formats: [...]}`,
+    the latest date in that column of the file; or `delivered`, the period being run: a file not
+    landed yet stands for the period it is first found in.
     """
 
     kind: Literal["file"]
     path: str  # a glob below the data root, e.g. civil_affairs/*.csv
-    format: Literal["csv", "xlsx", "json", "jsonl"]
+    format: Literal["csv", "xlsx", "json", "jsonl", "parquet"]
+    date: NameDate | ColumnDate | Literal["delivered"] = NameDate()
     encoding: str | None = None  # csv: detected when absent (UTF-8, UTF-8 with BOM, else GB18030)
     delimiter: str | None = None  # csv: sniffed when absent
     sheet: str | None = None  # xlsx: one sheet; every sheet with a matching header when absent
@@ -371,6 +408,8 @@ class Source(_Strict):
     derived: dict[str, str] = {}
     roles: dict[Annotated[str, Field(pattern=_NAME)], Role] = {}
     columns: Annotated[dict[str, list[Mapping]], BeforeValidator(_as_list)]
+    # required: a period with nothing new from the source is not published; optional: a warning
+    delivery: Literal["required", "optional"] = "optional"
     constants: dict[str, str] = {}  # target -> value every record of the source has (group: 残疾)
 
     @field_validator("columns")

@@ -1,16 +1,27 @@
 """File readers on real files: the encodings departments use, title rows, quoted newlines, ragged
-rows and bad bytes (quarantined with their physical line), XLSX sheets and merged headers, JSON."""
+rows and bad bytes (quarantined with their physical line), XLSX sheets and merged headers, JSON,
+Parquet."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from onetable.connectors.files import detect_encoding, read_csv, read_json, read_jsonl, read_xlsx
+from onetable.connectors.files import (
+    detect_encoding,
+    read_csv,
+    read_json,
+    read_jsonl,
+    read_parquet,
+    read_xlsx,
+)
 from onetable.connectors.reading import ConnectorError
 
 HEADER = "救助编号,姓名,身份证号,救助类别\n"
@@ -183,6 +194,78 @@ def test_jsonl_bad_lines(tmp_path):
     rows, rejected = _read(read_jsonl(path, source="market"))
     assert [(r["code"], r["_row"]) for r in rows] == [("91320324MA1XXXXX0A", 1), ("x", 6)]
     assert [q.row_number for q in rejected] == [3, 4, 5]
+
+
+PARQUET = pa.table({
+    "人员编号": pa.array(["P1", "P2", "P3"]),
+    "姓名": pa.array(["张三", None, "王五"]),
+    "身份证号": pa.array([320324198001011234, None, 320324198001031234], pa.int64()),
+    "出生日期": pa.array([date(1980, 1, 1), date(1980, 1, 2), None], pa.date32()),
+    "更新时间": pa.array([datetime(2026, 1, 31, 12, 30), datetime(2026, 2, 1), None],
+                         pa.timestamp("us")),
+    "补贴": pa.array([Decimal("120.50"), Decimal("80.00"), None], pa.decimal128(10, 2)),
+    "类别": pa.array(["低保", "特困", "低保"]).dictionary_encode(),  # a pandas categorical
+})  # fmt: skip
+# the same table as a department's CSV export writes it
+PARQUET_AS_CSV = (
+    "人员编号,姓名,身份证号,出生日期,更新时间,补贴,类别\n"
+    "P1,张三,320324198001011234,1980-01-01,2026-01-31 12:30:00,120.50,低保\n"
+    "P2,,,1980-01-02,2026-02-01 00:00:00,80.00,特困\n"
+    "P3,王五,320324198001031234,,,,低保\n"
+)
+
+
+def test_parquet_lands_the_strings_a_csv_export_of_the_same_table_does(tmp_path):
+    pq.write_table(PARQUET, tmp_path / "a.parquet", row_group_size=2)
+    (tmp_path / "a.csv").write_text(PARQUET_AS_CSV, encoding="utf-8")
+    chunks = list(read_parquet(tmp_path / "a.parquet", source="s", expected=["人员编号"],
+                               batch_rows=2))  # fmt: skip
+    assert [c.read for c in chunks] == [2, 1]  # every row counted, in batches
+    rows, rejected = _read(chunks)
+    csv_rows, _ = _read(read_csv(tmp_path / "a.csv", source="s", expected=["人员编号"]))
+
+    def values(r: dict) -> dict:  # a CSV's empty field is an empty string, Parquet's null a null
+        return {k: v or None for k, v in r.items() if not k.startswith("_")}
+
+    assert rejected == [] and [values(r) for r in rows] == [values(r) for r in csv_rows]
+    assert rows[0]["补贴"] == "120.50" and rows[0]["身份证号"] == "320324198001011234"
+    assert rows[1]["姓名"] is None  # a null stays a null
+    assert [(r["_row"], r["_sheet"], r["_location"]) for r in rows] == [
+        (i, None, str(tmp_path / "a.parquet")) for i in (1, 2, 3)
+    ]
+
+
+def test_nested_parquet_values_are_json(tmp_path):
+    table = pa.table({"编号": ["U1"], "标签": [["出租", "重点"]], "联系人": [{"姓名": "张三"}]})
+    pq.write_table(table, tmp_path / "a.parquet")
+    (row,), _ = _read(read_parquet(tmp_path / "a.parquet", source="s", expected=["编号"]))
+    assert (row["标签"], row["联系人"]) == ('["出租", "重点"]', '{"姓名": "张三"}')
+
+
+def test_a_parquet_file_with_no_rows_still_shows_its_columns(tmp_path):
+    pq.write_table(PARQUET.slice(0, 0), tmp_path / "a.parquet")
+    (chunk,) = read_parquet(tmp_path / "a.parquet", source="s", expected=["人员编号"])
+    assert chunk.read == 0 and chunk.rows.column_names[:2] == ["人员编号", "姓名"]
+
+
+def test_a_file_that_is_not_parquet_or_is_cut_short_fails_clearly(tmp_path):
+    (tmp_path / "a.parquet").write_text(PARQUET_AS_CSV, encoding="utf-8")  # a CSV, misnamed
+    with pytest.raises(
+        ConnectorError, match=r"^source s: a\.parquet is not a readable Parquet file"
+    ):
+        _read(read_parquet(tmp_path / "a.parquet", source="s", expected=["人员编号"]))
+    pq.write_table(PARQUET, tmp_path / "b.parquet")
+    whole = (tmp_path / "b.parquet").read_bytes()
+    (tmp_path / "b.parquet").write_bytes(whole[: len(whole) // 2])  # a copy cut off mid-way
+    with pytest.raises(
+        ConnectorError, match=r"^source s: b\.parquet is not a readable Parquet file"
+    ):
+        _read(read_parquet(tmp_path / "b.parquet", source="s", expected=["人员编号"]))
+    pq.write_table(PARQUET, tmp_path / "c.parquet")
+    with pytest.raises(ConnectorError, match=(
+        r"^source s: no column of c\.parquet is one of the mapped columns \(救助编号\)$"
+    )):  # fmt: skip
+        _read(read_parquet(tmp_path / "c.parquet", source="s", expected=["救助编号"]))
 
 
 def test_a_bad_byte_deep_in_a_large_gb18030_file_quarantines_only_its_row(tmp_path):

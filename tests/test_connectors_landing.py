@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from connector_helpers import make_source, write_csv
@@ -388,3 +389,88 @@ def test_a_store_error_mid_landing_is_raised_as_itself(store_settings, monkeypat
         land_window(con, tx, source, Window(None, END), chunks, MAPPING)
     with open_store(store_settings) as con:
         assert watermark(con, "registry") is None
+
+
+def _dated(date_spec, name="registry"):
+    """A file source whose mapping declares how its files' date is known."""
+    return make_source(
+        name, {"kind": "file", "path": "drop/*.csv", "format": "csv", "date": date_spec}
+    )
+
+
+def _contracts(source):
+    """What extract_all reads of the contracts, for one source."""
+    return SimpleNamespace(sources={source.source: source}, source_file=lambda _: MAPPING)
+
+
+def _by(settings, source, data, month: int, run: str) -> Outcome:
+    """Extract as the run of 2026-<month> does."""
+    end = datetime(2026, month + 1, 1)
+    (outcome,) = extract_all(settings, _contracts(source), end=end, run_id=run, data_root=data)
+    assert outcome.error is None, outcome.error
+    return outcome
+
+
+def test_a_file_with_no_date_in_its_name_fails_its_source(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/户籍_20260131.csv", HEADER, ["P1,张三,1,正常"])
+    write_csv(data / "drop/户籍人口.csv", HEADER, ["P1,张三,1,正常"])  # no date, none declared
+    (outcome,) = extract_all(
+        store_settings, _contracts(_source()), end=END, run_id="r", data_root=data
+    )
+    assert outcome.error == (
+        f"source registry: the name of {data / 'drop/户籍人口.csv'} has no date (`20260131` or "
+        f"`2026-01-31`); declare how the files' date is known in `location.date` of {MAPPING}: "
+        "`{name: <regex>}`, `{column: <source column>}` or `delivered`"
+    )
+    assert _rows(store_settings, "SELECT count(*) FROM meta.windows") == [(0,)]
+
+
+def test_a_declared_name_pattern_dates_the_file(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/户籍_2026年02月14日_01.csv", HEADER, ["P1,张三,1,正常"])
+    by_parts = r"(?P<year>\d{4})年(?P<month>\d\d)月(?P<day>\d\d)日"
+    for name, spec in (
+        ("parts", {"name": by_parts}),
+        ("group", {"name": r"_(\d{4}年\d\d月\d\d日)_"}),
+    ):
+        (manifest,) = _extract(store_settings, _dated(spec, name), data).manifests
+        assert manifest.window.end == datetime(2026, 2, 15)
+    with pytest.raises(ValueError, match=r"give one group \(the date\), or the groups"):
+        _dated({"name": r"(\d{4})(\d\d)(\d\d)"})
+
+
+def test_delivered_files_stand_for_the_period_they_are_found_in(store_settings, tmp_path):
+    data = tmp_path / "data"
+    write_csv(data / "drop/户籍人口.csv", HEADER, ["P1,张三,1,正常"])
+    source = _dated("delivered")
+    jan = _by(store_settings, source, data, 1, "jan")
+    assert [m.window for m in jan.manifests] == [Window(None, datetime(2026, 2, 1))]
+    again = _by(store_settings, source, data, 1, "jan again")
+    assert (again.manifests, again.note) == ([], "no new file")
+    # still there in February, and not landed again: it is January's
+    assert _by(store_settings, source, data, 2, "feb").manifests == []
+    write_csv(data / "drop/户籍人口_更新.csv", HEADER, ["P1,张三,1,正常", "P2,李四,2,正常"])
+    (feb,) = _by(store_settings, source, data, 2, "feb again").manifests
+    assert (feb.window, feb.landed, feb.unchanged) == (
+        Window(datetime(2026, 2, 1), datetime(2026, 3, 1)), 1, 1
+    )  # fmt: skip
+
+
+def test_a_column_dates_the_file_by_its_latest_day(store_settings, tmp_path):
+    data = tmp_path / "data"
+    header = HEADER + ",登记日期"
+    rows = ["P1,张三,1,正常,03/01/2026", "P2,李四,2,正常,14/02/2026", "P3,王五,3,正常,",
+            "P4,赵六,4,正常,01/01/2099"]  # fmt: skip
+    write_csv(data / "drop/户籍人口.csv", header, rows)
+    source = _dated({"column": "登记日期", "formats": ["%d/%m/%Y"]})
+    assert _by(store_settings, source, data, 1, "jan").manifests == []  # February's file
+    (feb,) = _by(store_settings, source, data, 2, "feb").manifests
+    assert (feb.window.end, feb.landed) == (datetime(2026, 2, 15), 4)  # 2099: a typo
+    assert _by(store_settings, source, data, 2, "feb again").note == "no new file"
+    write_csv(data / "drop/户籍人口.csv", header, ["P1,张三,1,正常,不详"])
+    (bad,) = extract_all(store_settings, _contracts(source), end=END, run_id="r", data_root=data)
+    assert bad.error == (
+        f"source registry: {data / 'drop/户籍人口.csv'} has no date in its column '登记日期', "
+        f"which `location.date` of {MAPPING} names as the file's date"
+    )
