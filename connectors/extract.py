@@ -54,7 +54,7 @@ class Outcome:
 
 def _expected(source: Source) -> list[str]:
     """Source columns a header must show: the required ones, else every mapped one."""
-    return list(source.required) or list(source.columns) + source.record_key.source_columns()
+    return list(source.required) or source.declared_columns()
 
 
 def _committed_window(con, source: str, end: datetime) -> Window | None:

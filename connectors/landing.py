@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from onetable.connectors.reading import LOCATION, ROW, SHEET, Chunk, ConnectorError
-from onetable.schemas.contracts import Source
+from onetable.schemas.contracts import ColumnDate, Source
 from onetable.warehouse.ledger import QuarantineRecord, Transaction
 
 FLUSH_ROWS = 50_000  # rows per insert, one Parquet file each: larger inserts raise the peak
@@ -210,7 +210,9 @@ def _land(
                         f"from {table.column(LOCATION)[0].as_py() if table.num_rows else 'the data'}"
                         f"; see the mapping {mapping_file}"
                     )
-                manifest.missing_columns = sorted(c for c in source.declared_columns() if c not in columns)
+                manifest.missing_columns = sorted(
+                    c for c in source.declared_columns() if c not in columns
+                )
                 checked = True
             for name in columns:
                 if name not in known:
@@ -251,7 +253,14 @@ def _derived_sql(source: Source, columns: list[str]) -> str:
     if source.deleted and source.deleted.column in columns:
         values = ", ".join(_lit(v) for v in source.deleted.values)
         deleted = f"coalesce(trim({_q(source.deleted.column)}) IN ({values}), false)"
-    return f"{_key_sql(source, columns)}, {_hash_sql(columns)}, {deleted}"
+    return f"{_key_sql(source, columns)}, {_hash_sql(_hashed(source, columns))}, {deleted}"
+
+
+def _hashed(source: Source, columns: list[str]) -> list[str]:
+    """The columns whose values make a row's version: not a file's business-date column (an
+    export date on every row is the delivery's, so the next month's file changes no record)."""
+    date = getattr(source.location, "date", None)
+    return [c for c in columns if not (isinstance(date, ColumnDate) and c == date.column)]
 
 
 def _batch(source: Source, chunks: list[Chunk], hasher: duckdb.DuckDBPyConnection) -> Batch:
