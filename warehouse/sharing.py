@@ -95,6 +95,7 @@ class ExtractManifest:
     audit_hash: str
     level: str
     document: dict[str, Any] = field(repr=False)
+    why_empty: str | None = None  # with 0 rows: why, in counts only (`_why_empty`)
 
 
 def pseudonym(value: str, key: bytes) -> str:
@@ -178,8 +179,7 @@ def _select(
         )
     where, params = [f'"{PERIOD_COLUMN}" = ?'], [period]
     if entry.row_scope != "all":
-        scope = " OR ".join(f'starts_with("{entry.scope_column}", ?)' for _ in entry.row_scope)
-        where.append(f"({scope})")
+        where.append(_scope_sql(entry))
         params += list(entry.row_scope)
     reference = period_end(period)
     for condition in entry.filters:
@@ -192,6 +192,56 @@ def _select(
         f"WHERE {' AND '.join(where)} ORDER BY {_names(order)}"
     )
     return con.execute(sql, params).to_arrow_table()
+
+
+def _scope_sql(entry: SharingEntry) -> str:
+    """The entry's row scope as a condition; its parameters are the scope's prefixes."""
+    return (
+        "(" + " OR ".join(f'starts_with("{entry.scope_column}", ?)' for _ in entry.row_scope) + ")"
+    )
+
+
+def _described(condition: RowFilter) -> str:
+    written = condition.describe()
+    column = written.pop("column")
+    return f"{column} " + ", ".join(f"{key} {value}" for key, value in written.items())
+
+
+def _why_empty(
+    con: duckdb.DuckDBPyConnection, entry: SharingEntry, *, period: str, snapshot: int
+) -> str:
+    """Why an entry's extract has no rows, in counts only: the dataset's rows for the period, how
+    many of them the row scope keeps (none: it matches none of the period's villages), and how
+    many pass each filter."""
+    source = f"marts.{entry.dataset} AT (VERSION => {int(snapshot)})"
+    in_period, params = f'"{PERIOD_COLUMN}" = ?', [period]
+    (held,) = con.execute(f"SELECT count(*) FROM {source} WHERE {in_period}", params).fetchone()
+    if not held:
+        return f"marts.{entry.dataset} holds no rows for {period}"
+    kept = f"of the period's {held} rows"
+    if entry.row_scope != "all":
+        scope = _scope_sql(entry)
+        in_scope, places = con.execute(
+            f'SELECT count(*) FILTER (WHERE {scope}), count(DISTINCT "{entry.scope_column}") '
+            f"FROM {source} WHERE {in_period}",
+            [*entry.row_scope, period],
+        ).fetchone()
+        label = (
+            "villages" if entry.scope_column == "village_code" else f"{entry.scope_column} values"
+        )
+        if not in_scope:
+            return f"row_scope {entry.row_scope} matches none of the period's {places} {label}"
+        in_period, params = f"{in_period} AND {scope}", [period, *entry.row_scope]
+        kept = f"{in_scope} of the period's {held} rows are in row_scope {entry.row_scope}; of them"
+    reference = period_end(period)
+    passing = []
+    for condition in entry.filters:
+        sql, values = _condition_sql(condition, reference)
+        (n,) = con.execute(
+            f"SELECT count(*) FROM {source} WHERE {in_period} AND ({sql})", [*params, *values]
+        ).fetchone()
+        passing.append(f"{n} pass {_described(condition)}")
+    return f"{kept}, {', '.join(passing)}, none passes every filter"
 
 
 def _pseudonymises(plans: Iterable[ColumnPlan]) -> bool:
@@ -339,6 +389,7 @@ def export_entry(
     raw = _select(con, entry, plans, entity.key, period=period, snapshot=snapshot)
     table = _apply(raw, plans, pseudonym_key)
     del raw
+    why_empty = None if table.num_rows else _why_empty(con, entry, period=period, snapshot=snapshot)
 
     out_root = Path(out_root).resolve()
     where = Path(entry.consumer.id, entry.id, period)
@@ -434,6 +485,7 @@ def export_entry(
         audit_hash=digest,
         level=level.id,
         document=document,
+        why_empty=why_empty,
     )
 
 
@@ -545,7 +597,8 @@ def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: st
           pseudonym_key: str | bytes | None) -> dict:  # fmt: skip
     """The share stage: every sharing entry due this period, extracted from the snapshot this run
     published, each logged in the audit chain, delivered once that has committed. It first settles
-    what an earlier, killed share left. Returns each entry's file, rows and checksum."""
+    what an earlier, killed share left. Returns each entry's file, rows and checksum, and for an
+    empty extract (still written and audited: its consumer sees the empty file) why it is empty."""
     entries = load_sharing_list(contracts=contracts)
     key = check_pseudonym_key(contracts, period, pseudonym_key, settings.key, entries)
     done = {}
@@ -564,6 +617,7 @@ def share(settings: StoreSettings, contracts: Contracts, period: str, run_id: st
                         "path": str(manifest.path),
                         "rows": manifest.rows,
                         "sha256": manifest.sha256,
+                        "why_empty": manifest.why_empty,
                     }
         finally:  # delivered once committed, removed if rolled back
             settle_extracts(con, out_root)
