@@ -137,9 +137,6 @@ def print_extract(result: dict, title: str) -> None:
         )
         if r["error"]:
             console.print(f"    [red]{r['error']}[/red]", highlight=False)
-        if r.get("missing"):
-            colour = "red" if r["delivery"] == "required" else "yellow"
-            console.print(f"    [{colour}]{r['missing']}[/{colour}]", highlight=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
