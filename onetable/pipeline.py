@@ -93,11 +93,13 @@ def new_run_id(period: Period, now: datetime | None = None) -> str:
 
 
 def _extract(ctx: RunContext) -> dict:
-    from onetable.connectors.extract import extract_all
+    from onetable.connectors.extract import extract_all, nothing_new
 
     outcomes = extract_all(ctx.store, ctx.contracts, end=ctx.period.end, run_id=ctx.run_id,
                            data_root=ctx.data_root, environ=ctx.environ,
                            accept_shrink=ctx.accept_shrink)  # fmt: skip
+    missing = nothing_new(ctx.store, ctx.contracts, ctx.period, ctx.data_root,
+                          [o.source for o in outcomes])  # fmt: skip
     return {
         o.source: {
             "windows": len(o.manifests),
@@ -108,6 +110,8 @@ def _extract(ctx: RunContext) -> dict:
             "error": o.error,
             "note": o.note,
             "missing_columns": sorted({c for m in o.manifests for c in m.missing_columns}),
+            "delivery": ctx.contracts.sources[o.source].delivery,
+            "missing": missing.get(o.source),
         }
         for o in outcomes
     }
@@ -165,11 +169,31 @@ STAGES: dict[str, Callable[[RunContext], dict]] = {
 }
 
 
+class RequiredSourceMissing(Exception):
+    """A source whose mapping says `delivery: required` has nothing new for the period: the run
+    stops after the extract stage, so nothing of the period is published. The message says what
+    was looked for, per source (file globs and dates, tables, URLs and windows; no values)."""
+
+
+def _required_missing(extract: dict[str, dict]) -> list[str]:
+    return [
+        f"{r['missing']}; the source is required, so the period is not published"
+        for r in extract.values()
+        if r.get("missing") and r.get("delivery") == "required"
+    ]
+
+
+def _stop_if_required_missing(stage: str, result: dict) -> None:
+    if stage == "extract" and (missing := _required_missing(result)):
+        raise RequiredSourceMissing("\n".join(missing))
+
+
 def run_period(
     ctx: RunContext, progress: Callable[[str, dict], None] | None = None
 ) -> dict[str, dict]:
     """Run every stage in order for one period, holding the store for the whole run (no other
-    run's stage comes between two of its stages); returns each stage's counts."""
+    run's stage comes between two of its stages); returns each stage's counts. A required source
+    with nothing new stops it after the extract stage (RequiredSourceMissing)."""
     from onetable.warehouse.store import run_lock
 
     results = {}
@@ -178,15 +202,19 @@ def run_period(
             results[name] = run(ctx)
             if progress:
                 progress(name, results[name])
+            _stop_if_required_missing(name, results[name])
     return results
 
 
 def run_stage(name: str, ctx: RunContext) -> dict:
-    """One stage, as an Airflow task runs it: it waits while a whole run holds the store."""
+    """One stage, as an Airflow task runs it: it waits while a whole run holds the store. The
+    extract task fails when a required source has nothing new, so no later task runs."""
     from onetable.warehouse.store import run_lock
 
     with run_lock(ctx.store):
-        return STAGES[name](ctx)
+        result = STAGES[name](ctx)
+    _stop_if_required_missing(name, result)
+    return result
 
 
 @dataclass(frozen=True)
@@ -201,13 +229,16 @@ class Verdict:
 
 def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
     """The verdict on a run from the results of the stages it finished, and the failure that
-    stopped it (a stage's error, named). Published means the publish stage committed."""
+    stopped it (a stage's error, named; a required source with nothing new is named from the
+    extract's results instead). Published means the publish stage committed."""
     extract = results.get("extract", {})
     stale = [name for name, r in extract.items() if r["error"]]
     if "publish" not in results:
-        return Verdict("not published", [failure or "the run stopped before publishing"], [], stale)
+        reasons = _required_missing(extract) or [failure or "the run stopped before publishing"]
+        return Verdict("not published", reasons, [], stale)
     published = [name for name in extract if name not in stale]
     reasons = [f"source {name} failed, so it is stale for this period" for name in stale]
+    reasons += [r["missing"] for r in extract.values() if r.get("missing") and not r["error"]]
     reasons += [
         f"source {name}: mapped column(s) {', '.join(r['missing_columns'])} missing from the "
         "delivery, so those fields are empty for its records"
@@ -225,6 +256,9 @@ def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
         reasons.append(f"one table: {unplaced} active person(s) with no village, counted nowhere")
     if violations := results.get("one_table", {}).get("violations"):
         reasons.append(f"one table: {len(violations)} rule violation(s) between indicators")
+    for entry, r in results.get("share", {}).items():
+        if r.get("why_empty"):
+            reasons.append(f"extract {entry}: 0 rows: {r['why_empty']}")
     if failure:
         reasons.append(failure)
     return Verdict("published with warnings" if reasons else "published", reasons, published, stale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -290,3 +291,75 @@ def test_a_record_left_without_a_person_id_fails_the_link(county, monkeypatch):
     monkeypatch.setattr(link, "link_ids", lose_one)
     with pytest.raises(AccountingError, match="link of source 'persons': 5 rows read but 4 kept"):
         _run(county, "2026-01")
+
+
+# A period with nothing new from a source: required, nothing is published; optional, a warning.
+
+
+def _cli(county, monkeypatch, capsys, period: str) -> tuple[int, list[str]]:
+    """`onetable run --period` over the county; the exit status and the verdict's lines."""
+    from onetable.cli import main
+
+    for name, value in county.items():
+        monkeypatch.setenv(name, value)
+    code = main(["run", "--period", period])
+    lines = capsys.readouterr().out.splitlines()
+    return code, lines[next(i for i, line in enumerate(lines) if line.startswith("verdict:")) :]
+
+
+def test_a_required_source_with_nothing_new_stops_the_run_before_publishing(
+    county, monkeypatch, capsys
+):
+    from onetable.cli import EXIT_NOT_PUBLISHED
+
+    mapping = Path(county["ONETABLE_SOURCES_DIR"]) / "registry.yaml"
+    mapping.write_text(REGISTRY + "delivery: required\n", encoding="utf-8")
+    code, tail = _cli(county, monkeypatch, capsys, "2026-03")  # files of January and February only
+    assert (code, tail[:2]) == (EXIT_NOT_PUBLISHED, [
+        "verdict: 2026-03 not published",
+        f"  - source registry: nothing new for 2026-03: looked for registry/*.csv under "
+        f"{county['ONETABLE_DATA_ROOT']} dated in 2026-03; the source is required, so the period "
+        "is not published",
+    ])  # fmt: skip
+    ctx = RunContext.create("2026-03", "check", county)
+    assert _query(ctx, "SELECT DISTINCT stage FROM meta.accounting") == [("extract",)]  # only
+    # February's file, landed by that run, is February's: its run is published, and so is a rerun
+    assert _cli(county, monkeypatch, capsys, "2026-02")[1][0] == "verdict: 2026-02 published"
+    assert _cli(county, monkeypatch, capsys, "2026-02")[1][0] == "verdict: 2026-02 published"
+
+
+def test_an_optional_source_with_nothing_new_is_a_warning(county, monkeypatch, capsys):
+    from onetable.cli import EXIT_WARNINGS
+
+    code, tail = _cli(county, monkeypatch, capsys, "2026-03")
+    data = county["ONETABLE_DATA_ROOT"]
+    assert (code, tail[0]) == (EXIT_WARNINGS, "verdict: 2026-03 published with warnings")
+    assert tail[1:3] == [
+        f"  - source civil: nothing new for 2026-03: looked for civil/*.csv under {data} dated "
+        "in 2026-03",
+        f"  - source registry: nothing new for 2026-03: looked for registry/*.csv under {data} "
+        "dated in 2026-03",
+    ]
+
+
+def test_an_empty_extract_is_a_warning_that_says_why(county, monkeypatch, capsys):
+    from onetable.cli import EXIT_WARNINGS
+
+    registry = Path(county["ONETABLE_DATA_ROOT"]) / "registry"
+    shutil.rmtree(registry)
+    elsewhere = {"R1": "320116013201", "R2": "320116013202"}  # 六合区: outside the entry's scope
+    lines = ["人员编号,姓名,性别,出生日期,身份证号,村代码,人员类型,状态"]
+    for key, village in elsewhere.items():
+        name, sex, born, body, _, kind = PEOPLE[key]
+        lines.append(f"{key},{name},{sex},{born},{_id(body)},{village},{kind},正常")
+    registry.mkdir()
+    (registry / "户籍_20260131.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, tail = _cli(county, monkeypatch, capsys, "2026-01")
+    assert (code, tail[0]) == (EXIT_WARNINGS, "verdict: 2026-01 published with warnings")
+    assert (
+        "  - extract civil_affairs_elderly: 0 rows: row_scope ['320324'] matches none of the "
+        "period's 2 villages"
+    ) in tail
+    extract = Path(county["ONETABLE_OUT_DIR"]) / "share/civil_affairs/civil_affairs_elderly/2026-01"
+    manifest = json.loads((extract / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"] == 0 and (extract / "data.xlsx").exists()  # written all the same

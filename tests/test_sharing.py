@@ -29,6 +29,7 @@ from onetable.warehouse.ledger import current_snapshot, transaction, verify_audi
 from onetable.warehouse.sharing import (
     ANCHOR_FILE,
     SharingError,
+    _why_empty,
     export_entry,
     pseudonym,
     read_anchor,
@@ -381,3 +382,23 @@ def test_refusals(store, entry, contracts, tmp_path):
     assert not list(tmp_path.rglob("data.*"))  # nothing written by a refused extract
     with open_store(settings) as con:  # and nothing logged: each refusal rolled back
         assert con.execute("SELECT count(*) FROM audit.log").fetchone() == (0,)
+
+
+def test_an_empty_extract_is_written_and_says_why_in_counts(store, entry, contracts, tmp_path):
+    settings, snapshot = store
+    nobody = _variant(entry, filters=[{"column": "birth_date", "age_min": 100},
+                                      {"column": "status", "in": ["正常"]}])  # fmt: skip
+    made = _export(settings, nobody, contracts, tmp_path / "a", snapshot)
+    assert made.rows == 0 and _xlsx_rows(made.path) == [COLUMNS]  # the consumer sees it empty
+    assert made.why_empty == (
+        "7 of the period's 8 rows are in row_scope ['320324']; of them, 0 pass birth_date "
+        "age_min 100, 6 pass status in ['正常'], none passes every filter"
+    )
+    elsewhere = _variant(entry, row_scope=["3201"])
+    made = _export(settings, elsewhere, contracts, tmp_path / "b", snapshot)
+    assert made.why_empty == "row_scope ['3201'] matches none of the period's 3 villages"
+    assert _export(settings, entry, contracts, tmp_path / "c", snapshot).why_empty is None
+    with open_store(settings) as con:
+        assert _why_empty(con, entry, period="2026-03", snapshot=snapshot) == (
+            "marts.person_period holds no rows for 2026-03"
+        )

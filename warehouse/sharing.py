@@ -94,6 +94,7 @@ class ExtractManifest:
     audit_hash: str
     level: str
     document: dict[str, Any] = field(repr=False)
+    why_empty: str | None = None  # with 0 rows: why, in counts only (`_why_empty`)
 
 
 def pseudonym(value: str, key: bytes) -> str:
@@ -177,8 +178,7 @@ def _select(
         )
     where, params = [f'"{PERIOD_COLUMN}" = ?'], [period]
     if entry.row_scope != "all":
-        scope = " OR ".join(f'starts_with("{entry.scope_column}", ?)' for _ in entry.row_scope)
-        where.append(f"({scope})")
+        where.append(_scope_sql(entry))
         params += list(entry.row_scope)
     reference = period_end(period)
     for condition in entry.filters:
@@ -191,6 +191,56 @@ def _select(
         f"WHERE {' AND '.join(where)} ORDER BY {_names(order)}"
     )
     return con.execute(sql, params).to_arrow_table()
+
+
+def _scope_sql(entry: SharingEntry) -> str:
+    """The entry's row scope as a condition; its parameters are the scope's prefixes."""
+    return (
+        "(" + " OR ".join(f'starts_with("{entry.scope_column}", ?)' for _ in entry.row_scope) + ")"
+    )
+
+
+def _described(condition: RowFilter) -> str:
+    written = condition.describe()
+    column = written.pop("column")
+    return f"{column} " + ", ".join(f"{key} {value}" for key, value in written.items())
+
+
+def _why_empty(
+    con: duckdb.DuckDBPyConnection, entry: SharingEntry, *, period: str, snapshot: int
+) -> str:
+    """Why an entry's extract has no rows, in counts only: the dataset's rows for the period, how
+    many of them the row scope keeps (none: it matches none of the period's villages), and how
+    many pass each filter."""
+    source = f"marts.{entry.dataset} AT (VERSION => {int(snapshot)})"
+    in_period, params = f'"{PERIOD_COLUMN}" = ?', [period]
+    (held,) = con.execute(f"SELECT count(*) FROM {source} WHERE {in_period}", params).fetchone()
+    if not held:
+        return f"marts.{entry.dataset} holds no rows for {period}"
+    kept = f"of the period's {held} rows"
+    if entry.row_scope != "all":
+        scope = _scope_sql(entry)
+        in_scope, places = con.execute(
+            f'SELECT count(*) FILTER (WHERE {scope}), count(DISTINCT "{entry.scope_column}") '
+            f"FROM {source} WHERE {in_period}",
+            [*entry.row_scope, period],
+        ).fetchone()
+        label = (
+            "villages" if entry.scope_column == "village_code" else f"{entry.scope_column} values"
+        )
+        if not in_scope:
+            return f"row_scope {entry.row_scope} matches none of the period's {places} {label}"
+        in_period, params = f"{in_period} AND {scope}", [period, *entry.row_scope]
+        kept = f"{in_scope} of the period's {held} rows are in row_scope {entry.row_scope}; of them"
+    reference = period_end(period)
+    passing = []
+    for condition in entry.filters:
+        sql, values = _condition_sql(condition, reference)
+        (n,) = con.execute(
+            f"SELECT count(*) FROM {source} WHERE {in_period} AND ({sql})", [*params, *values]
+        ).fetchone()
+        passing.append(f"{n} pass {_described(condition)}")
+    return f"{kept}, {', '.join(passing)}, none passes every filter"
 
 
 def _pseudonymises(plans: Iterable[ColumnPlan]) -> bool:
@@ -338,6 +388,7 @@ def export_entry(
     raw = _select(con, entry, plans, entity.key, period=period, snapshot=snapshot)
     table = _apply(raw, plans, pseudonym_key)
     del raw
+    why_empty = None if table.num_rows else _why_empty(con, entry, period=period, snapshot=snapshot)
 
     out_root = Path(out_root).resolve()
     where = Path(entry.consumer.id, entry.id, period)
@@ -433,6 +484,7 @@ def export_entry(
         audit_hash=digest,
         level=level.id,
         document=document,
+        why_empty=why_empty,
     )
 
 
@@ -544,7 +596,8 @@ def share(settings: StoreSettings, contracts: Contracts, entries: Mapping[str, S
     """The share stage: every entry of the deployment's sharing list (`entries`) due this period,
     extracted from the snapshot this run published, each logged in the audit chain, delivered once
     that has committed. It first settles what an earlier, killed share left. Returns each entry's
-    file, rows and checksum."""
+    file, rows and checksum, and for an empty extract (still written and audited: its consumer
+    sees the empty file) why it is empty."""
     key = check_pseudonym_key(contracts, period, pseudonym_key, settings.key, entries)
     done = {}
     with open_store(settings) as con:
@@ -562,6 +615,7 @@ def share(settings: StoreSettings, contracts: Contracts, entries: Mapping[str, S
                         "path": str(manifest.path),
                         "rows": manifest.rows,
                         "sha256": manifest.sha256,
+                        "why_empty": manifest.why_empty,
                     }
         finally:  # delivered once committed, removed if rolled back
             settle_extracts(con, out_root)

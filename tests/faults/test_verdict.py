@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from faults.sql_county import make_county
+from faults.sql_county import MAPPING, make_county
 from onetable.cli import EXIT_NOT_PUBLISHED, EXIT_WARNINGS, main
 from onetable.pipeline import verdict
 
@@ -97,4 +97,44 @@ def test_unknown_village_codes_and_unplaced_persons_are_warnings():
         "source a: village code(s) not in the division registry, placing no one: "
         "320324999201 (2 record(s))",
         "one table: 3 active person(s) with no village, counted nowhere",
+    ]
+
+
+def test_a_required_cursor_source_with_no_new_row_is_not_published(
+    county, monkeypatch, capsys, tmp_path
+):
+    mapping = tmp_path / "mappings" / "registry.yaml"
+    mapping.write_text(MAPPING + "delivery: required\n", encoding="utf-8")
+    assert _run(monkeypatch, capsys, county["2026-01"])[0] == 0
+    # February read from the database as it stood in January: only the overlap's row, unchanged
+    monkeypatch.setenv("AIRFLOW_CONN_REG", county["2026-01"])
+    code = main(["run", "--period", "2026-02"])
+    tail = capsys.readouterr().out.splitlines()[-3:]
+    assert (code, tail[:2]) == (EXIT_NOT_PUBLISHED, [
+        "verdict: 2026-02 not published",
+        "  - source registry: nothing new for 2026-02: table 户籍人口 of connection reg gave no "
+        "new rows in the window [2026-02-01 00:00, 2026-03-01 00:00); the source is required, so "
+        "the period is not published",
+    ])  # fmt: skip
+    # a rerun finds the window extracted, and still nothing landed in it
+    assert main(["run", "--period", "2026-02"]) == EXIT_NOT_PUBLISHED
+
+
+def test_the_verdict_warns_of_an_empty_extract_and_an_optional_source_with_nothing_new():
+    results = {
+        "extract": {"a": {"error": None, "missing_columns": [], "delivery": "optional",
+                          "missing": "source a: nothing new for 2026-03: looked for a/*.csv"}},
+        "publish": {},
+        "share": {"e": {"rows": 0, "why_empty": "marts.person_period holds no rows for 2026-03"},
+                  "f": {"rows": 5, "why_empty": None}},
+    }  # fmt: skip
+    assert verdict(results).reasons == [
+        "source a: nothing new for 2026-03: looked for a/*.csv",
+        "extract e: 0 rows: marts.person_period holds no rows for 2026-03",
+    ]
+    results["extract"]["a"]["delivery"] = "required"
+    del results["publish"], results["share"]
+    assert verdict(results, "standardize failed: RequiredSourceMissing: ...").reasons == [
+        "source a: nothing new for 2026-03: looked for a/*.csv; the source is required, so the "
+        "period is not published"
     ]
