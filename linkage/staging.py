@@ -147,7 +147,8 @@ def _ended_on(source: Source, frame: pd.DataFrame, period: Period) -> tuple[pd.S
     if source.ended_on is None or source.ended_on.column not in frame:
         return ended, flags
     formats, as_of = tuple(source.ended_on.formats), period.reference_date.isoformat()
-    raw = frame[source.ended_on.column].astype(object).where(frame[source.ended_on.column].notna())
+    column = frame[source.ended_on.column].astype(object)
+    raw = column.where(column.notna(), None)
     results = {v: st.parse_date(v, formats) for v in pd.unique(raw) if v is not None}
     for i, v in enumerate(raw):
         if v is None:
