@@ -8,6 +8,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from onetable.linkage import staging
@@ -477,3 +478,23 @@ def test_a_landlord_is_linked_but_neither_placed_nor_made_active(county):
     assert people[e] == (False, None)  # known only as a landlord
     assert people[tenant] == (True, None)
     assert people[_person(ctx, "welfare", "W2")][0] is False  # ended by its end date
+
+
+def test_a_derived_column_the_department_also_sends_stops_the_stage(tmp_path):
+    source = _load(tmp_path, DERIVED.format(expression="substr(网格编码, 1, 12)")).sources["s"]
+    with pytest.raises(ContractError, match="derived column\\(s\\) 村代码 are also columns"):
+        staging.rows_sql(source, Period.parse("2026-01"), {"编号", "网格编码", "村代码"})
+    assert '(substr(网格编码, 1, 12)) AS "村代码"' in staging.rows_sql(
+        source, Period.parse("2026-01"), {"编号", "网格编码"}
+    )
+
+
+def test_an_end_date_ends_a_record_from_its_period(tmp_path):
+    body = (
+        "ended_on: {column: 离开日期, formats: ['%d.%m.%Y']}\ncolumns:\n  姓名: {to: person.name}\n"
+    )
+    source = _load(tmp_path, body).sources["s"]
+    frame = pd.DataFrame({"离开日期": ["31.01.2026", "01.02.2026", None, "不详", "2025-12-01"]})
+    ended, flags = staging._ended_on(source, frame, Period.parse("2026-01"))
+    assert ended.tolist() == [True, False, False, False, True]
+    assert flags == [(), (), (), ("ended_on:date_unreadable",), ()]
