@@ -253,7 +253,12 @@ def verdict(results: dict[str, dict], failure: str | None = None) -> Verdict:
                 f"{listed}"
             )
     if unplaced := results.get("one_table", {}).get("unplaced"):
-        reasons.append(f"one table: {unplaced} active person(s) with no village, counted nowhere")
+        listed = results["one_table"].get("unplaced_persons", [])
+        more = f"; and {unplaced - len(listed)} more" if unplaced > len(listed) else ""
+        reasons.append(
+            f"one table: {unplaced} active person(s) with no village, counted nowhere: "
+            f"{'; '.join(listed)}{more}"
+        )
     if violations := results.get("one_table", {}).get("violations"):
         reasons.append(f"one table: {len(violations)} rule violation(s) between indicators")
     for entry, r in results.get("share", {}).items():

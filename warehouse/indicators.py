@@ -1,6 +1,7 @@
 """The one-table stage: each 一套表 indicator per village for the period, from the published
 persons, with the rules that tie indicators checked (violations are reported, not hidden), and
-the active persons it leaves out for want of a village counted (unplaced)."""
+the active persons it leaves out for want of a village counted and listed (unplaced: their
+stable id, the masked name and the sources that know them, so an office can find their records)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import operator
 
 from onetable.schemas.one_table import OneTable
 from onetable.warehouse.ledger import transaction
+from onetable.warehouse.masking import mask
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
 
 STAGE = "one_table"
+UNPLACED_LISTED = 20  # the run summary lists this many persons with no village, masked
 _OPS = {"<=": operator.le, "<": operator.lt, "=": operator.eq, ">=": operator.ge, ">": operator.gt}
 
 
@@ -33,11 +36,12 @@ def one_table(settings: StoreSettings, table: OneTable, period: Period, run_id: 
             "AND village_code IS NOT NULL GROUP BY village_code ORDER BY village_code",
             [str(period)],
         ).fetchall()
-        (unplaced,) = con.execute(
-            "SELECT count(*) FROM marts.person_period WHERE period = ? AND active "
-            "AND village_code IS NULL",
+        unplaced = con.execute(
+            "SELECT m.person_id, m.name, c.sources FROM marts.person_period m "
+            "LEFT JOIN core.person_period c USING (period, person_id) "
+            "WHERE m.period = ? AND m.active AND m.village_code IS NULL ORDER BY m.person_id",
             [str(period)],
-        ).fetchone()
+        ).fetchall()
         values = []
         violations = []
         for village, *numbers in rows:
@@ -55,11 +59,15 @@ def one_table(settings: StoreSettings, table: OneTable, period: Period, run_id: 
         tx.audit(
             "one_table",
             f"period {period}",
-            {"villages": len(rows), "violations": len(violations), "unplaced": unplaced},
+            {"villages": len(rows), "violations": len(violations), "unplaced": len(unplaced)},
         )
     return {
         "villages": len(rows),
         "indicators": len(table.indicators),
         "violations": violations,
-        "unplaced": unplaced,
+        "unplaced": len(unplaced),
+        "unplaced_persons": [
+            f"{pid} {mask(name, 'name') if name else '(no name)'} ({', '.join(sources or [])})"
+            for pid, name, sources in unplaced[:UNPLACED_LISTED]
+        ],
     }

@@ -91,19 +91,24 @@ def test_unknown_village_codes_and_unplaced_persons_are_warnings():
         "extract": {"a": {"error": None, "missing_columns": []}},
         "standardize": {"a": {"unknown_village_codes": {"320324999201": 2}}},
         "publish": {},
-        "one_table": {"violations": [], "unplaced": 3},
+        "one_table": {
+            "violations": [],
+            "unplaced": 3,
+            "unplaced_persons": ["P0000007 张* (health)", "P0000009 (no name) (rental)"],
+        },
     }
     assert verdict(results).reasons == [
         "source a: village code(s) not in the division registry, placing no one: "
         "320324999201 (2 record(s))",
-        "one table: 3 active person(s) with no village, counted nowhere",
+        "one table: 3 active person(s) with no village, counted nowhere: P0000007 张* (health); "
+        "P0000009 (no name) (rental); and 1 more",
     ]
 
 
 def test_a_required_cursor_source_with_no_new_row_is_not_published(
     county, monkeypatch, capsys, tmp_path
 ):
-    mapping = tmp_path / "mappings" / "registry.yaml"
+    mapping = tmp_path / "project" / "sources" / "registry.yaml"
     mapping.write_text(MAPPING + "delivery: required\n", encoding="utf-8")
     assert _run(monkeypatch, capsys, county["2026-01"])[0] == 0
     # February read from the database as it stood in January: only the overlap's row, unchanged
