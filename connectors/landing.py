@@ -185,11 +185,7 @@ def _land(
     manifest = Manifest(source=source.source, window=window)
     manifest.version = tx.commit_window(source.source, window.start, window.end)
     _prepare(con, source, window)
-    mapped = set(source.columns) | set(source.record_key.source_columns())
-    if source.read.cursor:
-        mapped.add(source.read.cursor)
-    if source.deleted:
-        mapped.add(source.deleted.column)
+    mapped = set(source.declared_columns())
     known = set(landed_columns(con, source))
     extracted_at = datetime.now(UTC).replace(tzinfo=None)
     rejected: list[QuarantineRecord] = []

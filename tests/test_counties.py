@@ -22,7 +22,7 @@ from onetable.warehouse.store import open_store
 pytestmark = pytest.mark.slow
 PERIODS = ("2026-01", "2026-02")
 # measured at this size (1,500 persons, 2 months, docs/benchmarks.md): every village figure within
-# max(5, 4%) of the truth; the issue's max(1, 1%) holds for 48-50 of the 54 (the rest: residents
+# max(5, 4%) of the truth and each county total within max(5, 2%); the issue's max(1, 1%) holds for 48-50 of the 54 (the rest: residents
 # whose grid record shows an old address, or whom only the household registry knows)
 TOLERANCE = (5, 0.04)
 
@@ -72,10 +72,10 @@ def test_each_countys_one_table_follows_its_truth(county):
             (table["value"] - table["truth"]).abs() > (share * table["truth"]).clip(lower=low)
         ]
         assert off.empty, off.to_string()  # counts per village: nothing personal
+        # the county's totals within max(5, 2%): the villages' misses do not all lean one way
         totals = table.groupby("indicator")[["value", "truth"]].sum()
-        assert (
-            (totals["value"] - totals["truth"]).abs() <= (0.02 * totals["truth"]).clip(lower=2)
-        ).all()
+        miss = (totals["value"] - totals["truth"]).abs()
+        assert (miss <= (0.02 * totals["truth"]).clip(lower=low)).all(), totals.to_string()
 
 
 def test_the_second_countys_own_indicators_are_published(county):

@@ -4,12 +4,12 @@ roles and end dates; loaded and checked, then taken through the real stages on a
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from projects import make_project
 
 from onetable.linkage import staging
 from onetable.linkage import standardize as st
@@ -346,12 +346,12 @@ def county(tmp_path, store_settings):
     knows, an end date past and one to come, a village only in the grid code) and a rental
     registry naming a tenant, a landlord (one of the welfare persons, and one known nowhere
     else) and a registered address; run through extract, standardize, check and link."""
-    sources, data = tmp_path / "mappings", tmp_path / "data"
-    sources.mkdir()
+    project, data = make_project(tmp_path / "project"), tmp_path / "data"
+    sources = project / "sources"
     (sources / "welfare.yaml").write_text(WELFARE, encoding="utf-8")
     (sources / "rental.yaml").write_text(RENTAL, encoding="utf-8")
-    (tmp_path / "codes").mkdir()
-    (tmp_path / "codes/groups.yaml").write_text(COUNTY_GROUPS, encoding="utf-8")
+    (project / "codes").mkdir()
+    (project / "codes/groups.yaml").write_text(COUNTY_GROUPS, encoding="utf-8")
     grid = VILLAGE + "003"
     _csv(data / "welfare/名册_20260131.csv", [
         "编号,证号,姓名,类别,网格编码,离开日期",
@@ -368,14 +368,12 @@ def county(tmp_path, store_settings):
     environ = {
         "ONETABLE_STATE_DIR": str(store_settings.state_dir),
         "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_SOURCES_DIR": str(sources),
+        "ONETABLE_PROJECT": str(project),
         "ONETABLE_DATA_ROOT": str(data),
         "ONETABLE_OUT_DIR": str(tmp_path / "out"),
         "ONETABLE_PSEUDONYM_KEY": "k" * 40,
     }
     ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
-    contracts = load_contracts(sources_dir=sources, codes_dir=tmp_path / "codes")
-    ctx = dataclasses.replace(ctx, contracts=contracts)
     results = {stage: STAGES[stage](ctx) for stage in ("extract", "standardize", "check", "link")}
     return ctx, results
 

@@ -312,7 +312,7 @@ def test_a_required_source_with_nothing_new_stops_the_run_before_publishing(
 ):
     from onetable.cli import EXIT_NOT_PUBLISHED
 
-    mapping = Path(county["ONETABLE_SOURCES_DIR"]) / "registry.yaml"
+    mapping = Path(county["ONETABLE_PROJECT"]) / "sources" / "registry.yaml"
     mapping.write_text(REGISTRY + "delivery: required\n", encoding="utf-8")
     code, tail = _cli(county, monkeypatch, capsys, "2026-03")  # files of January and February only
     assert (code, tail[:2]) == (EXIT_NOT_PUBLISHED, [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +10,7 @@ from projects import make_project
 
 from onetable.linkage import standardize as st
 from onetable.pipeline import STAGES, RunContext, new_run_id, run_period
-from onetable.schemas.contracts import SHIPPED, load_contracts
+from onetable.schemas.contracts import load_contracts
 from onetable.schemas.divisions import COLUMNS, registry, village_codes
 from onetable.schemas.rules import id_check_char
 from onetable.warehouse.periods import Period
@@ -242,18 +240,13 @@ def deployment(tmp_path, store_settings):
     data = Path(environ["ONETABLE_DATA_ROOT"])
     _persons_csv(data / "registry/户籍_20260131.csv", [(k, p[4]) for k, p in PEOPLE.items()])
     _persons_csv(data / "residents/实有_20260131.csv", [("R2", VILLAGE_B)])
-    root = tmp_path / "contracts"
-    shutil.copytree(
-        SHIPPED, root, ignore=shutil.ignore_patterns("*.py", "__pycache__", "reference")
-    )
+    root = Path(environ["ONETABLE_PROJECT"])  # the deployment's own registry
     pd.DataFrame(DIVISIONS, columns=COLUMNS).to_csv(root / "divisions.csv", index=False)
     (root / "divisions.yaml").write_text(
         "path: divisions.csv\nedition: a deployment's own\nreference_date: 2025-12-31\n",
         encoding="utf-8",
     )
-    ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
-    contracts = load_contracts(root, sources_dir=Path(environ["ONETABLE_SOURCES_DIR"]))
-    return dataclasses.replace(ctx, contracts=contracts)
+    return RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
 
 
 def test_a_village_code_not_in_the_registry_places_no_one(deployment):
