@@ -181,16 +181,15 @@ def activity(
 ) -> pd.DataFrame:
     """Per person (index person_id): `active`, and for an inactive person the reason. A person is
     active while a record of theirs is not ended, is from a residence source (all sources when the
-    deployment names none) and, with `gone_after_periods`, was seen (`seen`: per record, the end
+    deployment names none), is not a non-resident role's and, with `gone_after_periods`, was seen (`seen`: per record, the end
     of the last window that showed it) in one of the last that many periods."""
     resident = (
         records["_source"].isin(settings.residence_sources)
         if settings.residence_sources is not None
         else pd.Series(True, index=records.index)
     )
-    resident &= records["_resident"].astype(
-        bool
-    )  # a landlord's record: not evidence of living here
+    # a record of a role that does not live here (a landlord) is not evidence of living here
+    resident &= records["_resident"].astype(bool)
     live = ~records["_ended"].astype(bool)
     frame = pd.DataFrame({
         "person_id": records["person_id"], "live": live, "resident": resident,
