@@ -7,14 +7,12 @@ changed in its folder and the extract follows."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from onetable.demo.run import demo_environ, one_table_against_truth, run_demo
+from onetable.demo.run import demo_environ, one_table_against_truth
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import open_store
@@ -28,12 +26,8 @@ TOLERANCE = (5, 0.04)
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["first_county", "second_county"])
-def county(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"variant{request.param}")
-    onetable = Path(sys.executable).parent / "onetable"
-    subprocess.run([onetable, "demo", "generate", "--variant", str(request.param), "--persons",
-                    "1500", "--months", "2", "--out", out], check=True, capture_output=True)  # fmt: skip
-    return out, run_demo(out)
+def county(request, demo_county):
+    return demo_county(request.param)
 
 
 def _context(out: Path, period: str) -> RunContext:

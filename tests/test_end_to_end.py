@@ -3,11 +3,7 @@ a rerun, the DAG, and no personal data outside the store and the allowed places.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,9 +14,7 @@ from onetable.demo.run import (
     databases_as_of,
     demo_environ,
     linkage_against_truth,
-    run_demo,
 )
-from onetable.demo.serve import DEFAULT_PORT
 from onetable.demo.truth import load_truth
 from onetable.pipeline import RunContext, new_run_id, run_period
 from onetable.quality.pii_scan import scan_personal_data
@@ -31,18 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("county")
-    onetable = Path(sys.executable).parent / "onetable"
-    subprocess.run([onetable, "demo", "generate", "--persons", "1500", "--months", "2", "--out", out],
-                   check=True, capture_output=True)  # fmt: skip
-    # the grid API's usual port is taken: the demo serves its API on a free one
-    with socket.socket() as taken:
-        with contextlib.suppress(OSError):  # or someone else holds it: taken either way
-            taken.bind(("127.0.0.1", DEFAULT_PORT))
-            taken.listen()
-        results = run_demo(out)
-    return out, results
+def demo(demo_county):
+    return demo_county(1)
 
 
 def _query(out: Path, sql: str, *params):
