@@ -42,20 +42,9 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from onetable.schemas.deployment import County, init_deployment
+    from onetable.schemas.deployment import init_deployment
 
-    county = None
-    if args.county:
-        from onetable.schemas.contracts import load_contracts
-        from onetable.schemas.divisions import name_of, registry
-
-        name = name_of(registry(load_contracts()), args.county)
-        if name is None:
-            console.print(f"[red]error:[/red] {args.county} is not a county of the package's "
-                          "division tree", highlight=False)  # fmt: skip
-            return 2
-        county = County(code=args.county, name=name)
-    written = init_deployment(args.dir, county)
+    written = init_deployment(args.dir, args.county)
     console.print(f"wrote a deployment folder with {len(written)} files: {args.dir}")
     console.print("  next: edit onetable.yaml, sources/, sharing/ and divisions.csv "
                   "(docs/new-county.md), then:", highlight=False)  # fmt: skip

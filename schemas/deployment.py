@@ -106,8 +106,10 @@ class Deployment:
         """`environ` with the settings' folders where it does not set them."""
         folders = {STATE_ENV: self.settings.state, DATA_ENV: self.settings.data_root,
                    OUT_ENV: self.settings.out}  # fmt: skip
-        filled = {k: str(self.path(v).resolve()) for k, v in folders.items() if not environ.get(k)}
-        return {**environ, **(filled if self.root is not None else {})}
+        if self.root is None:
+            return dict(environ)
+        return {**environ, **{k: str(self.path(v).resolve()) for k, v in folders.items()
+                              if not environ.get(k)}}  # fmt: skip
 
 
 def project_dir(environ: Mapping[str, str], given: Path | None = None) -> Path | None:
@@ -212,14 +214,20 @@ def check_deployment(deployment: Deployment) -> None:
 _PLACEHOLDER = re.compile(r"\{(county_code|county_name)\}")
 
 
-def init_deployment(root: Path, county: County | None = None) -> list[Path]:
+def init_deployment(root: Path, county_code: str | None = None) -> list[Path]:
     """Write a new deployment folder from the package's template (commented examples); with a
-    county, its code and name filled in and its part of the package's division tree as the
-    registry. Refuses a folder that already has files."""
+    county's code, its name filled in and its part of the package's division tree as the
+    registry. Refuses a folder that already has files, and a code the tree does not hold."""
+    from onetable.schemas.divisions import COLUMNS, name_of, registry
+
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise ContractError(f"{root}: not empty; `onetable init` writes a new deployment folder")
-    county = county or County(code="000000", name="示例县")
+    tree = registry(load_contracts())
+    name = name_of(tree, county_code) if county_code else "示例县"
+    if name is None:
+        raise ContractError(f"{county_code}: not a county of the package's division tree")
+    county = County(code=county_code or "000000", name=name)
     values = {"county_code": county.code, "county_name": county.name}
     written = []
     for item in sorted(TEMPLATE.rglob("*")):
@@ -236,16 +244,7 @@ def init_deployment(root: Path, county: County | None = None) -> list[Path]:
             (root / "codes").mkdir(exist_ok=True)
             shutil.copyfile(shipped, root / "codes" / f"{name}.yaml")
             written.append(root / "codes" / f"{name}.yaml")
-    written.append(write_county_registry(root / "divisions.csv", county.code))
-    return written
-
-
-def write_county_registry(path: Path, county_code: str) -> Path:
-    """The county's rows of the package's division tree (names; village codes blank for the
-    county to fill in from its 统计用区划代码 list), in the registry's format."""
-    from onetable.schemas.divisions import COLUMNS, registry
-
-    tree = registry(load_contracts())
-    rows = tree[(tree["county_code"] == county_code) | (tree["code"] == county_code)]
-    rows.to_csv(path, columns=COLUMNS, index=False, encoding="utf-8")
-    return path
+    # the county's rows of the tree: names, village codes blank for the county to fill in
+    rows = tree[tree["county_code"] == county.code]
+    rows.to_csv(root / "divisions.csv", columns=COLUMNS, index=False, encoding="utf-8")
+    return [*written, root / "divisions.csv"]
