@@ -240,10 +240,11 @@ def unknown_code_records(
 
 def consistency_flags(staged: pd.DataFrame) -> list[tuple[str, ...]]:
     """Per row, where the stated birth date or sex disagrees with the ID number's: flagged,
-    the values kept (a row without an ID number column has nothing to compare)."""
+    the values kept (a row without an ID number column has nothing to compare, and a source
+    without a birth date or sex column states none)."""
     if "id_number" not in staged:
         return [()] * len(staged)
-    empty = pd.Series(None, index=staged.index, dtype=object)
+    empty = [None] * len(staged)  # not a Series of None: pandas fills that with NaN, a value
     stated = (staged.get("birth_date", empty), staged.get("sex", empty))
     rows = zip(staged["id_number"], *stated, strict=True)
     return [

@@ -223,3 +223,5 @@ def test_staging_flags_a_stated_birth_date_or_sex_the_id_number_contradicts():
         (),
     ]
     assert consistency_flags(staged.drop(columns="id_number")) == [()] * 4
+    # a source with no birth date or sex column states none: nothing contradicts the number
+    assert consistency_flags(staged.drop(columns=["birth_date", "sex"])) == [()] * 4
