@@ -30,6 +30,7 @@ IDENTITY = [
     "id_number", "name", "sex", "birth_date", "phone", "village_code", "residence_type",
     "standard_address", "registered_household_id",
 ]  # fmt: skip
+NOT_REGISTERED = "流动人口"  # person.residence_type of a resident whose 户口 is not here
 _TABLES = {
     "core.person_registry": "source VARCHAR, record_key VARCHAR, person_id VARCHAR, run_id VARCHAR, "
     "assigned_at TIMESTAMP",
@@ -220,7 +221,8 @@ def _golden(
 ) -> pd.DataFrame:
     """One row per person for the period: each attribute the most common value among the
     person's records that are not ended (an ended record's values are those of before: a 迁出
-    record's 户籍人口), else among all; the village of `place` and the activity of `activity`."""
+    record's 户籍人口), else among all; the village of `place` and the activity of `activity`.
+    An active person no record gives a residence type (a tenant, a health archive) is 流动人口."""
 
     def mode(values: pd.Series) -> str | None:
         values = values.dropna()
@@ -232,6 +234,10 @@ def _golden(
     golden = current.combine_first(grouped[attributes].agg(mode))[attributes]
     golden.insert(5, "village_code", villages.reindex(golden.index))
     golden["active"] = active["active"].reindex(golden.index)
+    # 实有人口 is 户籍人口 and 流动人口: a resident no record calls either is not registered here
+    golden.loc[golden["active"].eq(True) & golden["residence_type"].isna(), "residence_type"] = (
+        NOT_REGISTERED
+    )
     golden["inactive_reason"] = active["reason"].reindex(golden.index)
     golden["records"] = grouped.size()
     golden["sources"] = grouped["_source"].agg(lambda s: sorted(set(s)))
