@@ -24,7 +24,13 @@ from onetable.schemas.contracts import (
     derived_sql,
     quote,
 )
-from onetable.schemas.divisions import VillageCodes, registry, village_codes
+from onetable.schemas.divisions import (
+    VillageCodes,
+    VillageNames,
+    registry,
+    village_codes,
+    village_names,
+)
 from onetable.warehouse.ledger import QuarantineRecord, insert_frame, tables, transaction
 from onetable.warehouse.periods import Period
 from onetable.warehouse.store import StoreSettings, open_store
@@ -34,9 +40,12 @@ _META = ["_period", "_source", "_record_key", "_window_end", "_ended"]
 
 
 def converter(
-    mapping: Mapping, codes: dict[str, CodeTable] | None = None
+    mapping: Mapping,
+    codes: dict[str, CodeTable] | None = None,
+    names: VillageNames | None = None,
 ) -> Callable[[str | None], st.Result]:
-    """The standardizer a mapping's `convert` names (`code` with its code table's synonyms)."""
+    """The standardizer a mapping's `convert` names (`code` with its code table's synonyms,
+    `address_village` with the registry's village names)."""
     match mapping.convert:
         case "id_number":
             return st.id_number
@@ -51,6 +60,10 @@ def converter(
             return st.phone
         case "integer":
             return st.integer
+        case "address_village":
+            if names is None:
+                raise ContractError(f"{mapping.to}: `convert: address_village` needs village names")
+            return lambda raw: st.address_village(raw, names.village_of)
         case "code":
             table = (codes or {})[mapping.table].lookup() if mapping.table else None
             return lambda raw: st.code(raw, mapping.values, table)
@@ -165,6 +178,7 @@ def standardize_source(
     period: Period,
     villages: VillageCodes,
     codes: dict[str, CodeTable] | None = None,
+    names: VillageNames | None = None,
 ) -> pd.DataFrame:
     """The staging rows of one source for one period, with `_unknown`: per row, the (source
     column, mapping, code) of each code a mapping with `unknown: quarantine` did not know (such
@@ -187,7 +201,7 @@ def standardize_source(
         if src_col not in present:
             out[column] = None
             continue
-        convert = converter(mapping, codes)
+        convert = converter(mapping, codes, names)
         if target.column == "village_code":
             convert = village_checked(convert, villages)
         cell = cell_converter(mapping, convert)
@@ -258,17 +272,26 @@ def consistency_flags(staged: pd.DataFrame) -> list[tuple[str, ...]]:
     ]
 
 
+_ADDRESS_UNPLACED = frozenset(
+    f"village_code:{f}" for f in ("village_not_named", "village_ambiguous", "village_outside")
+)
+
+
 def village_code_counts(staged: pd.DataFrame) -> dict:
     """The village codes of staged rows the registry does not hold, with their records (a code is
-    not personal data: the run summary shows it), and the count of values that are no code at
-    all (those could be anything, so they are counted, never shown)."""
+    not personal data: the run summary shows it), the count of values that are no code at
+    all (those could be anything, so they are counted, never shown), and of addresses read for a
+    village (`convert: address_village`) that named none, by why."""
     if "village_code" not in staged:
-        return {"unknown_village_codes": {}, "malformed_village_codes": 0}
+        return {"unknown_village_codes": {}, "malformed_village_codes": 0, "addresses_unplaced": {}}
     rows = list(zip(staged["village_code"], staged["_flags"], strict=True))
     unknown = Counter(code for code, flags in rows if "village_code:unknown_code" in flags)
+    unread = Counter(f.partition(":")[2] for _, flags in rows for f in flags
+                     if f in _ADDRESS_UNPLACED)  # fmt: skip
     return {
         "unknown_village_codes": dict(sorted(unknown.items())),
         "malformed_village_codes": sum("village_code:malformed_code" in f for _, f in rows),
+        "addresses_unplaced": dict(sorted(unread.items())),
     }
 
 
@@ -290,13 +313,14 @@ def standardize(settings: StoreSettings, contracts: Contracts, period: Period, r
     the division registry does not hold. A record with a code its mapping quarantines
     (`unknown: quarantine`) goes to the quarantine instead, counted as such."""
     counts = {}
-    villages = village_codes(registry(contracts))
+    divisions = registry(contracts)
+    villages, names = village_codes(divisions), village_names(divisions)
     with open_store(settings) as con, transaction(con, run_id=run_id, stage=STAGE) as tx:
         landed = tables(con, "landing")
         for name, source in contracts.sources.items():
             if name not in landed:
                 continue
-            frame = standardize_source(con, source, period, villages, contracts.codes)
+            frame = standardize_source(con, source, period, villages, contracts.codes, names)
             # a rerun of the period replaces what an earlier run quarantined for it
             con.execute(
                 "DELETE FROM quarantine.rows WHERE stage = ? AND source = ? AND window_end = ?",

@@ -312,6 +312,17 @@ def address(raw: str | None) -> Result:
 
 
 @_visible_first
+def address_village(raw: str | None, village_of: Callable[[str], Result]) -> Result:
+    """The code of the village an address names, for a source that knows where a person lives
+    only as text: NFKC, no spaces, then `village_of` (the registry's names,
+    `schemas.divisions.VillageNames.village_of`). No address is no village, and no flag: the
+    address's own mapping flags it missing."""
+    if raw is None or not raw.strip():
+        return None, ()
+    return village_of(_SPACES.sub("", unicodedata.normalize("NFKC", raw)))
+
+
+@_visible_first
 def text(raw: str | None) -> Result:
     """Free text: NFKC, trimmed, inner runs of white space made one space."""
     if raw is None:

@@ -338,7 +338,15 @@ class Mapping(_Strict):
 
     to: str
     convert: Literal[
-        "text", "id_number", "credit_code", "name", "date", "phone", "integer", "code"
+        "text",
+        "id_number",
+        "credit_code",
+        "name",
+        "date",
+        "phone",
+        "integer",
+        "code",
+        "address_village",
     ] = "text"
     formats: list[str] = []  # for `date`: the formats this department writes, tried in order
     values: dict[str, str] = {}  # for `code`: department value -> canonical value
@@ -360,6 +368,10 @@ class Mapping(_Strict):
         given += ["unknown"] if self.unknown != "keep" else []
         if given and self.convert != "code":
             raise ValueError(f"{', '.join(given)} need(s) `convert: code`")
+        if self.convert == "address_village" and self.to.rpartition(".")[2] != "village_code":
+            raise ValueError(
+                "`convert: address_village` gives a village code: map it to village_code"
+            )
         return self
 
 

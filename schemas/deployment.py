@@ -187,7 +187,8 @@ def _check_settings(where: Path, settings: Settings, contracts: Contracts) -> No
 def check_deployment(deployment: Deployment) -> None:
     """What loading cannot see file by file (`onetable contracts check`): every sharing entry's
     row scope and the settings' county are divisions of the registry, so an extract cannot go
-    silently empty because its scope names another county."""
+    silently empty because its scope names another county; a mapping that reads villages from
+    addresses has village codes to give."""
     from onetable.schemas.divisions import registry
 
     codes = [c for c in registry(deployment.contracts)["code"] if c]
@@ -207,6 +208,15 @@ def check_deployment(deployment: Deployment) -> None:
             f"{where / SETTINGS_FILE}: county.code: {county.code!r} is not in the registry "
             f"({deployment.contracts.divisions_path()})"
         )
+    villages = [c for c in codes if len(c) == 12]
+    for source in deployment.contracts.sources.values():
+        for column, mapping, _ in source.mappings():
+            if mapping.convert == "address_village" and not villages:
+                problems.append(
+                    f"{source.source}: {column}: `convert: address_village` reads a village code "
+                    f"from the registry's village codes, and the registry "
+                    f"({deployment.contracts.divisions_path()}) gives none: fill them in"
+                )
     if problems:
         raise ContractError("\n".join(problems))
 

@@ -83,3 +83,16 @@ def test_settings_name_sources_the_folder_has(folder):
         load_deployment(folder)
     _edit(settings, "{source: grid_residents,", "{source: civil_affairs,")
     assert load_deployment(folder).settings.placement[0].source == "civil_affairs"
+
+
+def test_reading_villages_from_addresses_needs_the_registrys_village_codes(folder, capsys):
+    source = folder / "sources" / "civil_affairs.yaml"
+    _edit(source, "  居住地址: {to: address.standard_address}", "  居住地址: [{to: address.standard_address}, "
+          "{to: person.village_code, convert: address_village}]")  # fmt: skip
+    assert main(["--project", str(folder), "contracts", "check"]) == 2
+    assert "`convert: address_village` reads a village code" in capsys.readouterr().out
+    registry = folder / "divisions.csv"  # the county fills in a village's code
+    registry.write_text(
+        registry.read_text("utf-8").replace("village,,", "village,321322001001,", 1)
+    )
+    assert main(["--project", str(folder), "contracts", "check"]) == 0

@@ -322,9 +322,17 @@ columns:
   房东证件号码: {to: landlord.id_number, convert: id_number}
   房东村代码: {to: landlord.village_code}
   房东户籍地址: {to: registered_address.standard_address}
+  房屋地址: [{to: address.standard_address}, {to: person.village_code, convert: address_village}]
 """,
     entity="rental",
 )
+# the county's own registry, with village codes (made up) for real names of 睢宁县凌城镇
+REGISTRY = f"""level,code,name,county_code,parent_code,parent_name
+county,320324,睢宁县,320324,320300,徐州市
+township,320324110,凌城镇,320324,320324,睢宁县
+village,{VILLAGE},凌东村,320324,320324110,凌城镇
+village,{OTHER_VILLAGE},城北社区,320324,320324110,凌城镇
+"""
 
 
 def _id(body: str) -> str:
@@ -352,6 +360,11 @@ def county(tmp_path, store_settings):
     (sources / "rental.yaml").write_text(RENTAL, encoding="utf-8")
     (project / "codes").mkdir()
     (project / "codes/groups.yaml").write_text(COUNTY_GROUPS, encoding="utf-8")
+    (project / "divisions.csv").write_text(REGISTRY, encoding="utf-8")
+    (project / "divisions.yaml").write_text(
+        "path: divisions.csv\nedition: test\nreference_date: 2026-01-01\nsynthetic: true\n",
+        encoding="utf-8",
+    )
     grid = VILLAGE + "003"
     _csv(data / "welfare/名册_20260131.csv", [
         "编号,证号,姓名,类别,网格编码,离开日期",
@@ -361,9 +374,9 @@ def county(tmp_path, store_settings):
         f"W4,{D},赵强,临时救助,{grid},",
     ])  # fmt: skip
     _csv(data / "rental/出租_20260131.csv", [
-        "编号,承租人姓名,承租人证件号码,房东姓名,房东证件号码,房东村代码,房东户籍地址",
-        f"R1,孙丽,{T},张伟,{A},{OTHER_VILLAGE},王集镇南许村十一组38号",
-        f"R2,孙丽,{T},周杰,{E},{OTHER_VILLAGE},",
+        "编号,承租人姓名,承租人证件号码,房东姓名,房东证件号码,房东村代码,房东户籍地址,房屋地址",
+        f"R1,孙丽,{T},张伟,{A},{OTHER_VILLAGE},王集镇南许村十一组38号,凌城镇凌东村三组5号",
+        f"R2,孙丽,{T},周杰,{E},{OTHER_VILLAGE},,人民路8号",
     ])  # fmt: skip
     environ = {
         "ONETABLE_STATE_DIR": str(store_settings.state_dir),
@@ -409,12 +422,13 @@ def test_staging_holds_split_cells_derived_columns_roles_and_end_dates(county):
     rental = _query(
         ctx,
         "SELECT _record_key, id_number, landlord__id_number, landlord__village_code, "
-        "registered_address__standard_address FROM staging.rental ORDER BY 1",
+        "registered_address__standard_address, village_code, _flags FROM staging.rental ORDER BY 1",
     )
     assert rental == [
-        ("R1", T, A, OTHER_VILLAGE, "王集镇南许村十一组38号"),
-        ("R2", T, E, OTHER_VILLAGE, None),
+        ("R1", T, A, OTHER_VILLAGE, "王集镇南许村十一组38号", VILLAGE, []),  # read from its address
+        ("R2", T, E, OTHER_VILLAGE, None, None, ["village_code:village_not_named"]),
     ]
+    assert results["standardize"]["rental"]["addresses_unplaced"] == {"village_not_named": 1}
 
 
 def test_an_unknown_code_the_mapping_quarantines_is_held_with_its_reason(county):
@@ -466,15 +480,16 @@ def test_a_landlord_is_linked_but_neither_placed_nor_made_active(county):
     e = _person(ctx, "rental", "R2#landlord")
     tenant = _person(ctx, "rental", "R1")
     assert _person(ctx, "rental", "R2") == tenant
-    people = dict(
-        (p, (active, village))
-        for p, active, village in _query(
-            ctx, "SELECT person_id, active, village_code FROM core.person_period"
+    people = {
+        p: rest
+        for p, *rest in _query(
+            ctx, "SELECT person_id, active, village_code, residence_type FROM core.person_period"
         )
-    )
-    assert people[a] == (True, VILLAGE)  # the landlord's village code places no one
-    assert people[e] == (False, None)  # known only as a landlord
-    assert people[tenant] == (True, None)
+    }
+    assert people[a] == [True, VILLAGE, "流动人口"]  # the landlord's village code places no one
+    assert people[e] == [False, None, None]  # known only as a landlord
+    # the rented home's address places the tenant; no record says their 户口 is here
+    assert people[tenant] == [True, VILLAGE, "流动人口"]
     assert people[_person(ctx, "welfare", "W2")][0] is False  # ended by its end date
 
 

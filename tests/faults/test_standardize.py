@@ -140,7 +140,7 @@ def test_a_nul_in_a_name_is_removed_and_flagged_from_landing_to_staging(tmp_path
     result = STAGES["standardize"](ctx)
     assert result["persons"] == {
         "records": 2, "flagged": 1, "ended": 0,
-        "unknown_village_codes": {}, "malformed_village_codes": 0,
+        "unknown_village_codes": {}, "malformed_village_codes": 0, "addresses_unplaced": {},
     }  # fmt: skip
     with open_store(ctx.store) as con:
         staged = con.execute(
