@@ -62,7 +62,9 @@ _COUNTRY = re.compile(r"^(\+86|0086|86(?=1[3-9]\d{9}$))")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"0\d{9,11}")
 _DASHES = re.compile(r"[—–‐‑−]")
-_HOUSE_NUMERAL = re.compile(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼)")
+_HOUSE_NUMERAL = re.compile(_NUMERAL + r"(?=号|组|幢|栋|单元|室|层|楼|村民小组|小组|队)")
+# a village's group written as 第三村民小组, 3小组, 三队 (the 生产队 it was) or 第3组: all 3组
+_GROUP = re.compile(r"第?(\d+)(?:村民小组|小组|组|队)")
 _BUILDING = re.compile(r"(\d+)(?:栋|号楼)")
 _DASHED_FLAT = re.compile(r"(?<![\d-])(\d+)-(\d+)-(\d+)室?(?![\d-])")
 _ROOM = re.compile(r"单元(\d+)号?(?![\d室])")
@@ -148,17 +150,41 @@ def id_facts(id18: str | None) -> tuple[str | None, str | None]:
     return (born.isoformat() if born else None), _SEX[id_sex(id18)]
 
 
+def _typo_of(a: str, b: str) -> bool:
+    """Whether two ISO dates are one date mistyped: its day and month swapped, or at most two
+    characters off (a digit typo, two adjacent digits swapped)."""
+    swapped = a[:5] + a[8:10] + "-" + a[5:7] == b
+    return swapped or (len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 2)
+
+
+def id_of_another(id18: str | None, birth_date_iso: str | None, sex_code: str | None) -> bool:
+    """Whether an ID number is another person's than the record's: the birth date the record
+    states is not the number's, beyond a typo, or the record states no birth date that confirms
+    the number and its sex is not the number's. A newborn's records carry its mother's number
+    (sometimes the father's) until 落户 gives it its own: that number is a relative's, never the
+    record's identity. A stated sex alone that differs from a number whose birth date the record
+    confirms is the sex mistyped."""
+    id_born, sex_in_id = id_facts(id18)
+    if id_born and birth_date_iso and id_born != birth_date_iso:
+        return not _typo_of(id_born, birth_date_iso)
+    confirmed = bool(id_born) and id_born == birth_date_iso
+    return not confirmed and bool(sex_in_id and sex_code and sex_in_id != sex_code)
+
+
 def id_consistency(
     id18: str | None, birth_date_iso: str | None, sex_code: str | None
 ) -> tuple[str, ...]:
-    """Flags for a stated birth date or sex that disagrees with the ID number's; a value missing
-    on either side is no disagreement."""
+    """Flags for a stated birth date or sex that disagrees with the ID number's, and
+    `id_of_another` when the number is then not the record's person's (`id_of_another`); a value
+    missing on either side is no disagreement."""
     id_born, sex_in_id = id_facts(id18)
     flags = []
     if id_born and birth_date_iso and id_born != birth_date_iso:
         flags.append("id_birth_mismatch")
     if sex_in_id and sex_code and sex_in_id != sex_code:
         flags.append("id_sex_mismatch")
+    if id_of_another(id18, birth_date_iso, sex_code):
+        flags.append("id_of_another")
     return tuple(flags)
 
 
@@ -296,7 +322,8 @@ _DIVISIONS = re.compile(
 def address(raw: str | None) -> Result:
     """An address written one way for comparison: NFKC, no spaces, without the province, city,
     county and township some departments write before the village and others leave out;
-    numerals of 组, 号, 幢, 单元, 室 in Arabic digits, a building as 幢 (栋, 号楼), 3-1-201 as
+    numerals of 组, 号, 幢, 单元, 室 in Arabic digits, a group as X组 (第X村民小组, X队), a
+    building as 幢 (栋, 号楼), 3-1-201 as
     3幢1单元201室, and 室 after a room number that follows 单元 without it. Place names (八一路,
     十里铺) are left alone."""
     if raw is None or not raw.strip():
@@ -305,6 +332,7 @@ def address(raw: str | None) -> Result:
     text = _DIVISIONS.sub("", text, count=1) or text
     text = _DASHES.sub("-", text)
     text = _HOUSE_NUMERAL.sub(_arabic, text)
+    text = _GROUP.sub(r"\1组", text)
     text = _BUILDING.sub(r"\1幢", text)
     text = _DASHED_FLAT.sub(r"\1幢\2单元\3室", text)
     text = _ROOM.sub(r"单元\1室", text)

@@ -128,6 +128,21 @@ def test_sex(raw, expected):
             VALID, "1979-03-07", "2", ("id_birth_mismatch", "id_sex_mismatch"), id="both-differ"
         ),
         pytest.param(VALID, None, None, (), id="nothing-stated"),
+        # a newborn girl's record under her father's number: the number is another person's
+        pytest.param(
+            VALID,
+            "2026-01-05",
+            "2",
+            ("id_birth_mismatch", "id_sex_mismatch", "id_of_another"),
+            id="a-relatives-number",
+        ),
+        pytest.param(
+            VALID, "2026-01-05", None, ("id_birth_mismatch", "id_of_another"), id="decades-away"
+        ),
+        pytest.param(VALID, None, "2", ("id_sex_mismatch", "id_of_another"), id="sex-unconfirmed"),
+        pytest.param(VALID, "1980-07-03", "1", ("id_birth_mismatch",), id="day-month-typo"),
+        pytest.param(VALID, "1986-03-07", "1", ("id_birth_mismatch",), id="one-digit-typo"),
+        pytest.param(VALID, "1908-03-07", "1", ("id_birth_mismatch",), id="adjacent-swap"),
         pytest.param(None, "1980-03-07", "2", (), id="no-id"),
         pytest.param("320324198013071231", "1980-03-07", None, (), id="id-without-date"),
     ],
@@ -315,6 +330,11 @@ def test_phone(raw, expected):
         pytest.param("凤凰公寓3幢1单元二〇一室", "凤凰公寓3幢1单元201室", id="room-digit-by-digit"),
         pytest.param("凤凰公寓3幢1单元201号", "凤凰公寓3幢1单元201室", id="room-as-号"),
         pytest.param("八一路十里铺一组2号", "八一路十里铺1组2号", id="place-names-kept"),
+        pytest.param("南许村第十一村民小组38号", "南许村11组38号", id="村民小组"),
+        pytest.param("南许村第11组38号", "南许村11组38号", id="第X组"),
+        pytest.param("南许村十一队38号", "南许村11组38号", id="生产队"),
+        pytest.param("南许村11小组38号", "南许村11组38号", id="小组"),
+        pytest.param("南许村车队路5号", "南许村车队路5号", id="队-in-a-street-name"),
         pytest.param("人民路226-228号", "人民路226-228号", id="door-range-kept"),
     ],
 )
