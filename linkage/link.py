@@ -316,11 +316,13 @@ def link(
         records = pd.concat(frames, ignore_index=True).sort_values(
             ["_source", "_record_key"], ignore_index=True
         )
-        # A record names a person only with an ID number, or a name and a birth date: a key
-        # place's contact (a name and a phone) stays in staging, unlinked and counted.
-        identifiable = records["id_number"].notna() | (
-            records["name"].notna() & records["birth_date"].notna()
-        )
+        # a relative's number (a newborn's records under its mother's) is not the person's
+        another = records["_flags"].map(lambda f: "id_number:id_of_another" in f).astype(bool)
+        records.loc[another, "id_number"] = None
+        # A record with an ID number or a name is a person's: a grid entry or a tenant with a
+        # name and a phone links where they agree with others, else is a person of its own. A
+        # record naming no one stays in staging, unlinked and counted.
+        identifiable = records["id_number"].notna() | records["name"].notna()
         unlinked = int((~identifiable).sum())
         records = records[identifiable].reset_index(drop=True)
         registry = con.execute(

@@ -211,14 +211,16 @@ def _compare(con: duckdb.DuckDBPyConnection, model: Model) -> None:
 
 def _match_probability(con: duckdb.DuckDBPyConnection, model: Model) -> float:
     """The share of pairs of anchored records that share their verified number: the chance
-    that two random records are one person."""
+    that two random records are one person. The model's own with fewer than `min_pairs` pairs
+    of anchored records (in a household's few records every pair can be one person's)."""
     same, anchored = con.execute(
         "SELECT sum(n * (n - 1) / 2), sum(n) FROM "
         "(SELECT count(*) AS n FROM rec WHERE anchored GROUP BY id_number)"
     ).fetchone()
-    if not same:
+    anchored_pairs = float(anchored or 0) * (float(anchored or 0) - 1) / 2
+    if not same or anchored_pairs < max(model.min_pairs, 1):
         return model.match_probability
-    return float(same) / (float(anchored) * (float(anchored) - 1) / 2)
+    return float(same) / anchored_pairs
 
 
 def _fit(con: duckdb.DuckDBPyConnection, model: Model, pairs: int, n: int) -> Parameters:

@@ -104,12 +104,30 @@ def _text(column: pd.Series) -> pa.Array:
     return pa.array(column, type=pa.string(), from_pandas=True)
 
 
+def _of_another(
+    valid: np.ndarray,
+    number: pa.Array,
+    born: pa.Array,
+    sex: pa.Array,
+    id_born: pa.Array,
+    id_sex: pa.Array,
+) -> np.ndarray:
+    """Per record, whether its verified number is another person's (`st.id_of_another`),
+    asked only where a stated birth date or sex differs from the number's."""
+    differ = pc.or_kleene(pc.not_equal(born, id_born), pc.not_equal(sex, id_sex))
+    rows = np.flatnonzero(valid & pc.fill_null(differ, False).to_numpy(zero_copy_only=False))
+    another = np.zeros(len(valid), dtype=bool)
+    picked = [a.take(pa.array(rows)).to_pylist() for a in (number, born, sex)]
+    another[rows] = [st.id_of_another(*r) for r in zip(*picked, strict=True)]
+    return another
+
+
 def clean_records(frame: pd.DataFrame) -> pd.DataFrame:
     """The standardized input a competent user would give any linkage tool, in Arrow-backed
     string columns: record_id, source, name (NFKC, simplified), name_pinyin, sex, birth_date
-    (ISO; the stated one, else the one in the ID number), id_number, id_valid (a bool: its
-    check character and birth date right and not upgraded from 15 digits), phone, address,
-    household."""
+    (ISO; the stated one, else the one in the ID number), id_number (none where it is a
+    relative's, `st.id_of_another`), id_valid (a bool: its check character and birth date right
+    and not upgraded from 15 digits), phone, address, household."""
     missing = [c for c in ("record_id", "source") if c not in frame.columns]
     if missing:
         raise ValueError(f"link-records: the input has no column(s) {missing}; map them with --map")
@@ -129,15 +147,25 @@ def clean_records(frame: pd.DataFrame) -> pd.DataFrame:
 
     codes, results = done["id_number"]
     facts = [r[1] for r in results]
+    number, sex, born = first("id_number"), first("sex"), first("birth_date")
+    valid = np.array([f[0] for f in facts], dtype=bool)[codes % len(facts)]
+    id_born, id_sex = (_strings(codes, [f[i] for f in facts]) for i in (1, 2))
+    # a verified number is a relative's (a newborn's mother's) where the record's own birth
+    # date or sex says so: no identity, and it gives the record no birth date or sex
+    another = _of_another(valid, number, born, sex, id_born, id_sex)
+    if another.any():
+        keep = pa.array(~another)
+        number, id_born, id_sex = (pc.if_else(keep, a, None) for a in (number, id_born, id_sex))
+        valid &= ~another
     clean = {
         "record_id": _text(frame["record_id"]),
         "source": _text(frame["source"]),
         "name": first("name"),
         "name_pinyin": _strings(done["name"][0], [r[1] for r in done["name"][1]]),
-        "sex": pc.coalesce(first("sex"), _strings(codes, [f[2] for f in facts])),
-        "birth_date": pc.coalesce(first("birth_date"), _strings(codes, [f[1] for f in facts])),
-        "id_number": first("id_number"),
-        "id_valid": np.array([f[0] for f in facts], dtype=bool)[codes % len(facts)],
+        "sex": pc.coalesce(sex, id_sex),
+        "birth_date": pc.coalesce(born, id_born),
+        "id_number": number,
+        "id_valid": valid,
         "phone": first("phone"),
         "address": first("address"),
         "household": first("household"),

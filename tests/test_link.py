@@ -219,7 +219,8 @@ def test_staging_flags_a_stated_birth_date_or_sex_the_id_number_contradicts():
     assert consistency_flags(staged) == [
         (),
         ("id_number:id_birth_mismatch",),
-        ("id_number:id_sex_mismatch",),
+        # no birth date confirms the number, and its sex is not the record's: a relative's
+        ("id_number:id_sex_mismatch", "id_number:id_of_another"),
         (),
     ]
     assert consistency_flags(staged.drop(columns="id_number")) == [()] * 4
