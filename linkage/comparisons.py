@@ -175,7 +175,7 @@ class Date(_Comparison):
 
 class Numeric(_Comparison):
     """Numbers (as text): equal, then within each absolute tolerance; text that is not a number
-    agrees only exactly."""
+    agrees only exactly (its gap is null, which no level takes)."""
 
     comparison: Literal["numeric"]
     tolerances: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
@@ -192,10 +192,7 @@ class Numeric(_Comparison):
         gap = f"abs(TRY_CAST(l.{c} AS DOUBLE) - TRY_CAST(r.{c} AS DOUBLE))"
         return [
             _exact(c, False),
-            *(
-                Level(name=f"within_{t:g}", when=f"coalesce({gap} <= {t}, false)")
-                for t in self.tolerances
-            ),
+            *(Level(name=f"within_{t:g}", when=f"{gap} <= {t}") for t in self.tolerances),
             Level(name="other"),
         ]
 
