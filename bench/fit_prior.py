@@ -1,24 +1,31 @@
-"""Print the `prior` block of schemas/linkage/person.yaml, fitted on a table of raw person records.
+"""Print the `prior` block of a linkage model, fitted on a table of raw person records.
 
-Run on demand:  .venv/bin/python bench/fit_prior.py DIR/records.parquet
-(DIR from `bench/linkage_data.py`; the shipped prior comes from the demo county of 20,000
-persons, seed 1). Prints parameters only, never a record.
+Run on demand:  .venv/bin/python bench/fit_prior.py FILE [--model NAME_OR_FILE]
+person.yaml's prior comes from the demo county of 20,000 persons, seed 1 (FILE
+DIR/records.parquet from `bench/linkage_data.py`); latin_person.yaml's from FEBRL3 (FILE from
+`bench/bench_febrl.py --febrl3 FILE`). Prints parameters only, never a record.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from onetable.linkage.match import match
-from onetable.linkage.model import load_model
-from onetable.linkage.records import clean_records
+from onetable.linkage.model import load_model, model_path
+from onetable.linkage.records import clean, read_table
 
 
-def main(path: str) -> None:
-    result = match(clean_records(pd.read_parquet(path)), load_model())
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", type=Path, help="raw records, CSV or Parquet")
+    parser.add_argument("--model", default="person", help="a model file or a shipped name")
+    args = parser.parse_args()
+    model = load_model(model_path(args.model))
+    result = match(clean(read_table(args.file, {}), model), model)
     p = result.parameters
     prior = {
         what: {k: [float(f"{x:.4g}") for x in v] for k, v in getattr(p, what).items()}
@@ -33,4 +40,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -24,11 +24,6 @@ import pyarrow.compute as pc
 from onetable.linkage.model import Model, Parameters, fit_em, level_shares
 from onetable.schemas.rules import ID_CHECK, ID_WEIGHTS
 
-COLUMNS = (
-    "record_id", "source", "name", "name_pinyin", "sex", "birth_date", "id_number", "id_valid",
-    "phone", "address", "household",
-)  # fmt: skip
-
 
 @dataclass
 class Result:
@@ -112,7 +107,7 @@ def _load(con: duckdb.DuckDBPyConnection, clean: pd.DataFrame, model: Model) -> 
     """The records as table `rec`, numbered in source and record id order (`idx`), so that
     the same records give the same clusters whatever order they came in. The numbers come
     from Arrow's sort of the two key columns alone: DuckDB never sorts a county's records."""
-    table = pa.Table.from_pandas(clean.reindex(columns=list(COLUMNS)), preserve_index=False)
+    table = pa.Table.from_pandas(clean.reindex(columns=model.columns), preserve_index=False)
     order = pc.sort_indices(
         table.select(["source", "record_id"]), [("source", "ascending"), ("record_id", "ascending")]
     )
@@ -120,15 +115,15 @@ def _load(con: duckdb.DuckDBPyConnection, clean: pd.DataFrame, model: Model) -> 
     idx[order.to_numpy()] = np.arange(len(table))
     table = table.append_column("idx", pa.array(idx))
     cols = ", ".join(
-        "coalesce(id_valid::BOOLEAN, false) AS id_valid"
-        if c == "id_valid"
-        else f"{c}::VARCHAR AS {c}"
-        for c in COLUMNS
+        f"coalesce({c}, false) AS {c}" if pa.types.is_boolean(t) else f"{c}::VARCHAR AS {c}"
+        for c, t in zip(table.column_names, table.schema.types, strict=True)
+        if c != "idx"
     )
+    anchored = f"coalesce({model.anchor.when}, false)" if model.anchor else "false"
     con.register("clean_input", table)
     con.execute(
-        f"CREATE OR REPLACE TABLE rec AS SELECT idx, {cols}, "
-        f"coalesce({model.anchor}, false) AS anchored FROM clean_input"
+        f"CREATE OR REPLACE TABLE rec AS SELECT idx, {cols}, {anchored} AS anchored "
+        "FROM clean_input"
     )
     con.unregister("clean_input")
     n, distinct = con.execute("SELECT count(*), count(DISTINCT record_id) FROM rec").fetchone()
@@ -137,11 +132,12 @@ def _load(con: duckdb.DuckDBPyConnection, clean: pd.DataFrame, model: Model) -> 
     return n
 
 
-def _nodes(con: duckdb.DuckDBPyConnection) -> np.ndarray:
-    """Each record's node: the first record of its verified number, else itself."""
+def _nodes(con: duckdb.DuckDBPyConnection, model: Model) -> np.ndarray:
+    """Each record's node: the first record of its verified identifier, else itself."""
+    key = model.anchor.key if model.anchor else "idx"
     return (
         con.execute(
-            "SELECT CASE WHEN anchored THEN min(idx) OVER (PARTITION BY anchored, id_number) "
+            f"SELECT CASE WHEN anchored THEN min(idx) OVER (PARTITION BY anchored, {key}) "
             "ELSE idx END AS node FROM rec ORDER BY idx"
         )
         .fetchnumpy()["node"]
@@ -152,17 +148,18 @@ def _nodes(con: duckdb.DuckDBPyConnection) -> np.ndarray:
 def _block(con: duckdb.DuckDBPyConnection, model: Model) -> int:
     con.execute("CREATE OR REPLACE TABLE pairs (i BIGINT, j BIGINT)")
     for rule in model.blocking:
-        if rule.builtin == "id_corrections":
+        if rule.builtin == "id_corrections":  # the model has an anchor (its validator)
+            key = model.anchor.key
             loose = con.execute(
-                "SELECT idx, id_number FROM rec WHERE NOT anchored AND "
-                "regexp_full_match(id_number, '[0-9]{17}[0-9X]')"
+                f"SELECT idx, {key} AS key FROM rec WHERE NOT anchored AND "
+                f"regexp_full_match({key}, '[0-9]{{17}}[0-9X]')"
             ).fetchnumpy()
-            row, candidate = id_corrections(np.asarray(loose["id_number"], dtype=object))
-            fixes = pa.table({"idx": loose["idx"][row], "id_number": candidate})
+            row, candidate = id_corrections(np.asarray(loose["key"], dtype=object))
+            fixes = pa.table({"idx": loose["idx"][row], "key": candidate})
             con.register("fixes", fixes)
             con.execute(
                 "INSERT INTO pairs SELECT f.idx, r.idx FROM fixes f JOIN rec r "
-                "ON r.id_number = f.id_number AND r.anchored"
+                f"ON r.{key} = f.key AND r.anchored"
             )
             con.unregister("fixes")
             continue
@@ -211,11 +208,14 @@ def _compare(con: duckdb.DuckDBPyConnection, model: Model) -> None:
 
 def _match_probability(con: duckdb.DuckDBPyConnection, model: Model) -> float:
     """The share of pairs of anchored records that share their verified number: the chance
-    that two random records are one person. The model's own with fewer than `min_pairs` pairs
-    of anchored records (in a household's few records every pair can be one person's)."""
+    that two random records are one person. The model's own without an anchor, or with fewer
+    than `min_pairs` pairs of anchored records (in a household's few records every pair can be
+    one person's)."""
+    if model.anchor is None:
+        return model.match_probability
     same, anchored = con.execute(
         "SELECT sum(n * (n - 1) / 2), sum(n) FROM "
-        "(SELECT count(*) AS n FROM rec WHERE anchored GROUP BY id_number)"
+        f"(SELECT count(*) AS n FROM rec WHERE anchored GROUP BY {model.anchor.key})"
     ).fetchone()
     anchored_pairs = float(anchored or 0) * (float(anchored or 0) - 1) / 2
     if not same or anchored_pairs < max(model.min_pairs, 1):
@@ -237,16 +237,21 @@ def _fit(con: duckdb.DuckDBPyConnection, model: Model, pairs: int, n: int) -> Pa
         f"SELECT {cols}, count(*) AS n FROM compared GROUP BY ALL ORDER BY ALL"
     ).fetchnumpy()  # in one order: EM's sums then come out the same in every run
     patterns = np.column_stack([np.asarray(counts[f"g_{k}"], dtype=np.int64) for k in names])
-    return fit_em(
+    params = fit_em(
         patterns, np.asarray(counts["n"], dtype=float), _u(con, model, n), prior.m, model.em,
         _match_probability(con, model),
     )  # fmt: skip
+    if model.anchor is None:  # no verified identifier: the matches EM found among all pairs
+        everyone = max(n * (n - 1) / 2, 1)
+        found = min(max(params.match_share * pairs / everyone, 1e-12), 0.5)
+        params = params.model_copy(update={"match_probability": found})
+    return params
 
 
 def _score(con: duckdb.DuckDBPyConnection, model: Model, params: Parameters) -> None:
     """Each compared pair's match weight (log2 odds) and whether it is a match or cannot-link."""
     factors = params.log2_bayes_factors()
-    terms, joins = [], []
+    terms, joins = [], {}
     for k, c in model.comparisons.items():
         cases = []
         for i, level in enumerate(c.levels):
@@ -257,7 +262,7 @@ def _score(con: duckdb.DuckDBPyConnection, model: Model, params: Parameters) -> 
                     f"count(*) / (SELECT count(*) FROM rec WHERE {col} IS NOT NULL) AS share "
                     f"FROM rec WHERE {col} IS NOT NULL GROUP BY ALL"
                 )
-                joins.append(
+                joins[col] = (
                     f"LEFT JOIN rec tl_{col} ON tl_{col}.idx = c.i "
                     f"LEFT JOIN tf_{col} t_{col} ON t_{col}.value = tl_{col}.{col}"
                 )
@@ -270,7 +275,7 @@ def _score(con: duckdb.DuckDBPyConnection, model: Model, params: Parameters) -> 
     threshold = float(np.log2(model.threshold / (1 - model.threshold)))
     con.execute(
         f"CREATE OR REPLACE TABLE scored AS SELECT c.i, c.j, c.cannot, "
-        f"{prior} + {' + '.join(terms)} AS weight FROM compared c {' '.join(joins)}"
+        f"{prior} + {' + '.join(terms)} AS weight FROM compared c {' '.join(joins.values())}"
     )
     con.execute(
         f"CREATE OR REPLACE TABLE edges AS SELECT i, j, weight, cannot FROM scored "
@@ -327,13 +332,13 @@ def cluster(nodes: np.ndarray, anchored: np.ndarray, edges: pd.DataFrame) -> tup
 
 
 def match(clean: pd.DataFrame, model: Model, timings: dict[str, float] | None = None) -> Result:
-    """Cluster labels for cleaned person records (COLUMNS; household and address may be null)."""
+    """Cluster labels for cleaned person records (the model's columns; any may be null)."""
     timings = {} if timings is None else timings
     con = duckdb.connect()
     try:
         with _timed(timings, "anchor"):
             n = _load(con, clean, model)
-            nodes = _nodes(con)
+            nodes = _nodes(con, model)
             anchored = con.execute("SELECT anchored FROM rec ORDER BY idx").fetchnumpy()
             anchored = np.asarray(anchored["anchored"], dtype=bool)
         with _timed(timings, "block"):

@@ -12,8 +12,9 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from onetable.linkage.comparisons import Comparison
 from onetable.schemas.contracts import SHIPPED, ContractError
 
 
@@ -21,21 +22,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Level(_Strict):
-    name: str
-    when: str | None = None  # None: every pair left (the last level)
-    term_frequency: str | None = None  # a column whose value's frequency replaces u
+# The named cleaners an input column may take (linkage/cleaners.py). The Chinese ones run
+# together as records.clean_records, on exactly CHINESE_INPUT: a verified ID number gives a
+# missing birth date and sex, and the name and the number give the derived name_pinyin, id_valid.
+Cleaner = Literal[
+    "text", "date", "identifier",
+    "chinese_name", "chinese_sex", "chinese_date", "gb11643", "chinese_phone", "chinese_address",
+    "chinese_text",
+]  # fmt: skip
+CHINESE_INPUT = {
+    "name": "chinese_name", "sex": "chinese_sex", "birth_date": "chinese_date",
+    "id_number": "gb11643", "phone": "chinese_phone", "address": "chinese_address",
+    "household": "chinese_text",
+}  # fmt: skip
+CHINESE_DERIVED = ("name_pinyin", "id_valid")
 
 
-class Comparison(_Strict):
-    columns: list[str]
-    levels: list[Level] = Field(min_length=2)
+class Anchor(_Strict):
+    """A verified identifier: records sharing a `key` where `when` holds are one person, and two
+    such keys are never one person."""
 
-    @model_validator(mode="after")
-    def _last_catches_all(self) -> Comparison:
-        if self.levels[-1].when is not None or any(lv.when is None for lv in self.levels[:-1]):
-            raise ValueError("every level but the last has a `when`; the last has none")
-        return self
+    key: str
+    when: str
 
 
 class Blocking(_Strict):
@@ -68,7 +76,9 @@ class Prior(_Strict):
 
 
 class Model(_Strict):
-    anchor: str
+    input: dict[str, Cleaner] = Field(min_length=1)  # column -> its cleaner
+    optional: list[str] = []  # input columns an input table may leave out
+    anchor: Anchor | None  # None: no verified identifier, every record its own node
     blocking: list[Blocking] = Field(min_length=1)
     comparisons: dict[str, Comparison] = Field(min_length=1)
     cannot_link: list[Rule] = []
@@ -81,8 +91,36 @@ class Model(_Strict):
     min_pairs: int = Field(1000, ge=0)  # fewer compared pairs: the prior, not a fit
     prior: Prior
 
+    @property
+    def chinese(self) -> bool:
+        """Whether the input is cleaned by records.clean_records (the Chinese cleaners)."""
+        return bool(set(self.input.values()) & set(CHINESE_INPUT.values()))
+
+    @property
+    def columns(self) -> list[str]:
+        """The cleaned columns the model's SQL sees."""
+        derived = list(CHINESE_DERIVED) if self.chinese else []
+        return ["record_id", "source", *self.input, *derived]
+
     @model_validator(mode="after")
-    def _prior_fits(self) -> Model:
+    def _consistent(self) -> Model:
+        chinese = set(CHINESE_INPUT.values())
+        if set(self.input.values()) & chinese and self.input != CHINESE_INPUT:
+            raise ValueError(
+                f"input: the Chinese cleaners run together, on exactly {CHINESE_INPUT}"
+            )
+        for k in self.optional:
+            if k not in self.input:
+                raise ValueError(f"optional: {k} is not an input column")
+        for k, c in self.comparisons.items():
+            for col in (*c.columns, getattr(c, "sound", None) or c.column):
+                if col not in self.columns:
+                    raise ValueError(
+                        f"comparisons.{k}: {col} is not a column of the model "
+                        f"(input and derived: {', '.join(self.columns)})"
+                    )
+        if self.anchor is None and any(b.builtin for b in self.blocking):
+            raise ValueError("blocking: id_corrections corrects towards anchors; anchor is null")
         for k, c in self.comparisons.items():
             for what in ("m", "u"):
                 values = getattr(self.prior, what).get(k)
@@ -91,13 +129,28 @@ class Model(_Strict):
         return self
 
 
+def model_path(name: str) -> Path:
+    """A model file: `name` as a path, else the shipped `schemas/linkage/NAME.yaml`."""
+    path = Path(name)
+    shipped = SHIPPED / "linkage" / f"{name}.yaml"
+    return shipped if not path.exists() and shipped.exists() else path
+
+
 def load_model(path: Path | None = None) -> Model:
-    """The person linkage model shipped in `schemas/linkage/person.yaml`, or the one at `path`."""
+    """The Chinese person model shipped in `schemas/linkage/person.yaml`, or the one at `path`;
+    a bad file is a ContractError naming the file and each wrong key."""
     path = path or SHIPPED / "linkage" / "person.yaml"
     try:
-        return Model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValueError) as err:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Model.model_validate(data)
+    except (OSError, yaml.YAMLError) as err:
         raise ContractError(f"{path}: not a linkage model: {err}") from err
+    except ValidationError as err:
+        lines = [
+            f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
+            for e in err.errors(include_url=False)
+        ]
+        raise ContractError("\n".join(lines)) from None
 
 
 class Parameters(BaseModel):

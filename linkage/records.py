@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from onetable.linkage import standardize as st
+from onetable.linkage.cleaners import check_input, clean_columns
 from onetable.linkage.match import match
 from onetable.linkage.model import Model, load_model
 
@@ -184,17 +185,25 @@ def person_ids(labels: pd.Series) -> pd.Series:
     return pd.Series([f"P{c + 1:08d}" for c in codes], index=labels.index, name="person_id")
 
 
+def clean(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Raw records with the model's input columns, checked and cleaned by its cleaners."""
+    check_input(list(frame.columns), model)
+    return clean_records(frame) if model.chinese else clean_columns(frame, model)
+
+
 def link_records(
     frame: pd.DataFrame, timings: dict[str, float] | None = None, model: Model | None = None
 ) -> pd.DataFrame:
-    """Person ids for raw records (COLUMNS): record_id, person_id in the input's order.
-    `timings` receives seconds per stage (standardize, then the matcher's)."""
+    """Person ids for raw records (the model's input columns; the shipped Chinese model's are
+    COLUMNS): record_id, person_id in the input's order. `timings` receives seconds per stage
+    (standardize, then the matcher's)."""
     timings = {} if timings is None else timings
+    model = model or load_model()
     start = time.perf_counter()
-    clean = clean_records(frame)
+    cleaned = clean(frame, model)
     timings["standardize"] = time.perf_counter() - start
-    labels = match(clean, model or load_model(), timings).labels
-    del clean  # the matcher's copy is all it needs: a large county's records are gigabytes
+    labels = match(cleaned, model, timings).labels
+    del cleaned  # the matcher's copy is all it needs: a large county's records are gigabytes
     record_ids = frame["record_id"].astype(str)
     return pd.DataFrame({
         "record_id": record_ids.to_numpy(),

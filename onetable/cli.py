@@ -237,10 +237,12 @@ def print_verdict(period, result) -> None:
 
 
 def cmd_link_records(args: argparse.Namespace) -> int:
+    from onetable.linkage.model import load_model, model_path
     from onetable.linkage.records import link_records, read_table, write_table
 
     mapping = dict(item.split("=", 1) for item in args.map)
-    linked = link_records(read_table(args.input, mapping))
+    model = load_model(model_path(args.model))
+    linked = link_records(read_table(args.input, mapping), model=model)
     write_table(linked, args.output)
     console.print(f"{len(linked)} records, {linked['person_id'].nunique()} persons: {args.output}")
     return 0
@@ -298,11 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input",
         type=Path,
-        help="record_id, source, name, sex, birth_date, id_number, phone, address",
+        help="record_id, source and the model's input columns (the default model's: name, sex, "
+        "birth_date, id_number, phone, address, optionally household)",
     )
     p.add_argument("output", type=Path, help="record_id, person_id (.csv or .parquet)")
     p.add_argument("--map", action="append", default=[], metavar="CANONICAL=COLUMN",
                    help="read a canonical column from another column name, e.g. name=given_name")  # fmt: skip
+    p.add_argument("--model", default="person", metavar="FILE",
+                   help="a linkage model file, or a shipped one by name: person (Chinese, the "
+                        "default), latin_person")  # fmt: skip
     p.set_defaults(func=cmd_link_records)
 
     contracts = sub.add_parser("contracts", help="the deployment's contracts")

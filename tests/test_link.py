@@ -143,7 +143,7 @@ def test_clustering_refuses_two_anchors_and_cannot_link_pairs():
 
 def test_the_shipped_model_loads():
     model = load_model()
-    assert model.anchor == "id_valid" and "name" in model.comparisons
+    assert model.anchor.when == "id_valid" and "name" in model.comparisons
 
 
 def _stable(clusters: dict[str, int], registry: dict[str, str], start: int = 10):
