@@ -169,6 +169,19 @@ def test_twins_one_syllable_apart_stay_apart_by_rule():
     assert _same(ids, "a1", "a2", "a3") and ids["b1"] != ids["a1"]
 
 
+def test_a_typo_on_one_numbered_record_does_not_keep_the_persons_other_records_away():
+    number = _number("32032419651120393")
+    home = {"birth_date": "1965-11-20", "phone": PHONE, "address": HOME}
+    rows = [
+        {"record_id": "r1", "source": "registry", "name": "吴浩东", "id_number": number, **home},
+        # 民政 typed a character of another sound, beside the right number
+        {"record_id": "c1", "source": "civil", "name": "吴诰东", "id_number": number, **home},
+        # 卫健 has the right name and no number: it is his, though it reads otherwise than c1
+        {"record_id": "h1", "source": "health", "name": "吴浩东", **home},
+    ]
+    assert _same(_persons(rows), "r1", "c1", "h1")
+
+
 def test_identifiers_in_the_variants_departments_write():
     # numbers keep the county code of their issue: 溧水县 320124, now 溧水区 320117
     old, new = _number("32012419700101001"), _number("32011719700101001")
