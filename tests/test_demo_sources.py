@@ -427,6 +427,7 @@ def _readings(c: str) -> set[str]:
 
 
 def _parse_date(value: str) -> date:
+    value = unicodedata.normalize("NFKC", value).replace(".", "-")  # 1950.03.02, full-width
     if "年" in value:
         y, rest = value.split("年")
         mo, d = rest.rstrip("日").split("月")
@@ -527,7 +528,10 @@ def observe(out: Path, truth: Truth, m: int):
             p = persons.loc[t[whose]]
             found: set[str] = set()
             shown_id = _norm_id(row[id_col])
-            ids = classify_id(shown_id, p["id_number"])
+            # a newborn's archive under its mother's number (a quirk) is the mother's number
+            mothers = "id_of_mother" in t["quirks"]
+            true_id = persons.loc[p["mother_id"], "id_number"] if mothers else p["id_number"]
+            ids = classify_id(shown_id, true_id)
             names = classify_name(row[name_col], p["name"])
             if ids is None or names is None:
                 disagree += 1
@@ -542,7 +546,7 @@ def observe(out: Path, truth: Truth, m: int):
                 seen["name_homophone"][1] += 1
             if any(c in E.similar_shapes() for c in p["name"]):
                 seen["name_similar_shape"][1] += 1
-            if birth_col:
+            if birth_col and row[birth_col] is not None:  # no birth date: a grid quirk
                 born, shown_day = p["birth_date"].date(), _parse_date(row[birth_col])
                 if E.swap_possible(born):
                     seen["birth_date_swapped"][1] += 1
@@ -612,6 +616,29 @@ def test_errors_in_the_data_match_the_flags_and_the_documented_rates(out, truth)
         if outside_band(gone, len(data), rate):
             missing[name] = (gone, len(data))
     assert missing == {}
+
+
+def test_identifier_phenomena_of_real_records_at_their_documented_rates(out, truth):
+    """What linkage must cope with (docs/demo.md): grid entries with neither an ID number nor a
+    birth date, 民政 dates with dots or in full-width digits, newborns' archives under the
+    mother's number until 落户."""
+    grid = shown(out, "grid_residents", 2)
+    no_id = [r for r in grid.values() if r["身份证号"] is None]
+    no_birth = sum(r["出生日期"] is None for r in no_id)
+    assert not outside_band(no_birth, len(no_id), E.GRID_NO_BIRTH_WITHOUT_ID)
+    assert all(r["身份证号"] is None for r in grid.values() if r["出生日期"] is None)
+    civil = list(shown(out, "civil_affairs", 2).values())
+    dotted = sum("." in unicodedata.normalize("NFKC", r["出生日期"]) for r in civil)
+    wide = sum(r["出生日期"] != unicodedata.normalize("NFKC", r["出生日期"]) for r in civil)
+    assert not outside_band(dotted, len(civil), E.DOTTED_DATE)
+    assert not outside_band(wide, len(civil), E.FULLWIDTH_DATE)
+    persons = truth.persons.set_index("person_id")
+    health = truth.source_records[truth.source_records["source"] == "health"]
+    under = health[health["quirks"].apply(lambda q: "id_of_mother" in q)]
+    assert len(under) > 0
+    for pid in under["person_id"]:  # born in the period, to a mother in the truth
+        assert persons.at[pid, "birth_date"].date() >= MONTH_ENDS[0].replace(day=1)
+        assert persons.at[pid, "mother_id"] in persons.index
 
 
 def test_duplicate_health_archives_at_the_documented_rate(truth):

@@ -41,6 +41,7 @@ from onetable.demo.formats import (
     address_text,
     date_chinese,
     date_compact,
+    date_dotted,
     date_iso,
     rental_address,
 )
@@ -87,6 +88,7 @@ class Person:
     ethnicity: str
     phone: str | None
     death: int | None
+    mother: str | None  # her person id, when she is in the truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ class TruthIndex:
                 r["ethnicity"],
                 _str(r["phone"]),
                 _day(r["death_date"]),
+                _str(r["mother_id"]),
             )
             for r in _records(truth.persons)
         }
@@ -512,6 +515,9 @@ def health(ix: TruthIndex, dice: Dice) -> System:
             if rid not in shown:
                 shown[rid] = Shown(p, dice, rid, missing_id=E.MISSING_ID["health"])
             s = shown[rid]
+            number, quirks = s.id, tuple(s.quirks)
+            if _under_mothers_number(ix, dice, rid, p, opened, end):
+                number, quirks = ix.persons[p.mother].id_number, (*quirks, "id_of_mother")
             stay = ix.stay(pid, end)
             true_aid, aid, stale = _address_choice(ix, dice, rid, pid, end, stay)
             since = opened
@@ -536,13 +542,13 @@ def health(ix: TruthIndex, dice: Dice) -> System:
             name = s.name.replace("·", ".")
             row = {
                 "健康档案编号": keys[rid], "姓名": name, "性别": p.sex,
-                "出生日期": date_iso(s.birth), "身份证号": s.id, "联系电话": p.phone,
+                "出生日期": date_iso(s.birth), "身份证号": number, "联系电话": p.phone,
                 "现住址": address_text(a, "county"), "所属村居": a["village_name"],
                 "建档机构": _clinic(ix.addresses[_first_address(ix, pid, opened)]),
                 "建档日期": date_iso(date.fromordinal(opened)),
                 "严重精神障碍": "是" if mental is not None else "否", "档案状态": status,
             }  # fmt: skip
-            quirks = tuple(s.quirks) + (("name_dot_variant",) if "·" in s.name else ())
+            quirks += ("name_dot_variant",) if "·" in s.name else ()
             view[keys[rid]] = Rec(
                 row, _truth(person_id=pid, household_id=hid, address_id=true_aid,
                             shown_address_id=aid), tuple(errs), quirks, since, status,
@@ -550,6 +556,22 @@ def health(ix: TruthIndex, dice: Dice) -> System:
             )  # fmt: skip
         views.append(view)
     return System("health", "健康档案编号", HEALTH_COLUMNS, views)
+
+
+def _under_mothers_number(
+    ix: TruthIndex, dice: Dice, rid: str, p: Person, opened: int, end: int
+) -> bool:
+    """Whether a newborn's archive shows its mother's number at `end`: opened before 落户 gave
+    the child a number of its own (NEWBORN_MOTHER_ID of them), until 落户."""
+    if p.mother is None or p.birth.toordinal() < ix.start:
+        return False
+    settled = min((r.start for r in ix.registration.get(p.pid, ())), default=None)
+    before = settled is None or opened < settled
+    return (
+        before
+        and (settled is None or end < settled)
+        and dice.quirk(rid, "id_of_mother", E.NEWBORN_MOTHER_ID)
+    )
 
 
 def _first_address(ix: TruthIndex, pid: str, day: int) -> str:
@@ -605,10 +627,14 @@ def grid_residents(ix: TruthIndex, dice: Dice) -> System:
             if dice.quirk(pid, "name_spaces", E.NAME_SPACES):
                 name = E.spaced_name(name, dice, pid)
                 quirks.append("name_spaces")
+            born = date_iso(s.birth)
+            if s.id is None and dice.quirk(pid, "no_birth_date", E.GRID_NO_BIRTH_WITHOUT_ID):
+                born = None
+                quirks.append("birth_date_missing")
             a = ix.addresses[aid]
             row = {
                 "网格人员ID": keys[pid], "姓名": name, "性别": p.sex, "民族": p.ethnicity,
-                "身份证号": s.id, "出生日期": date_iso(s.birth), "联系电话": p.phone,
+                "身份证号": s.id, "出生日期": born, "联系电话": p.phone,
                 "居住地址": address_text(a, "village"), "网格编码": a["grid_id"],
                 "微网格编码": a["micro_grid_id"], "人员类型": "户籍人口" if registered else "流动人口",
                 "状态": status,
@@ -738,18 +764,23 @@ def civil_affairs(ix: TruthIndex, dice: Dice) -> System:
                 shown[rid] = Shown(p, dice, rid, legacy15=True)
             s = shown[rid]
             chinese = dice.quirk(rid, "date_style", E.CHINESE_DATE_STYLE)
-            style = date_chinese if chinese else date_compact
+            dotted = dice.quirk(rid, "date_dotted", E.DOTTED_DATE)
+            style = date_dotted if dotted else date_chinese if chinese else date_compact
+            wide = dice.quirk(rid, "date_fullwidth", E.FULLWIDTH_DATE)
+            born, decided = style(s.birth), style(date.fromordinal(r.start))
+            if wide:
+                born, decided = E.fullwidth(born), E.fullwidth(decided)
             a = ix.addresses[aid]
             case = r.get("case_id") if tag == "低保" else None
             row = {
                 "救助编号": keys[rid], "类别": PROGRAMS[tag][0], "姓名": s.name, "性别": p.sex,
-                "身份证号": s.id, "出生日期": style(s.birth), "乡镇（街道）": a["township_name"],
+                "身份证号": s.id, "出生日期": born, "乡镇（街道）": a["township_name"],
                 "村（社区）": a["village_name"], "居住地址": address_text(a, "township"),
-                "联系电话": p.phone, "认定日期": style(date.fromordinal(r.start)),
+                "联系电话": p.phone, "认定日期": decided,
                 "家庭编号": f"JT{a['township_code']}{case[2:]}" if case else None,
                 "备注": _str(r.get("detail")),
             }  # fmt: skip
-            quirks = (*s.quirks, "date_chinese" if chinese else "date_compact")
+            quirks = (*s.quirks, style.__name__, *(("date_fullwidth",) if wide else ()))
             since = r.start if stale else max(r.start, moved)
             view[keys[rid]] = Rec(
                 row, _truth(person_id=pid, household_id=hid, address_id=true_aid,

@@ -65,7 +65,17 @@ LOWERCASE_X = 0.35  # 残联: of ID numbers ending in X, written with a lower-ca
 FULLWIDTH_DIGITS = 0.04  # 残联: ID number, certificate number and phone typed in full-width digits
 NAME_SPACES = 0.05  # 网格: a space (or an ideographic space) inside or after the name
 CHINESE_DATE_STYLE = 0.5  # 民政: 1950年3月2日 rather than 19500302 (each township office its own)
-ADDRESS_VARIANT = 0.75  # 住建: addresses written otherwise (numerals, 幢/栋/号楼, 室 or -)
+ADDRESS_VARIANT = (
+    0.75  # 住建: addresses written otherwise (numerals, 幢/栋/号楼, 室 or -, 村民小组/队)
+)
+DOTTED_DATE = 0.15  # 民政: 1950.03.02 (by record, whichever the township office's style)
+FULLWIDTH_DATE = 0.04  # 民政: dates typed in full-width digits
+# 卫健: a newborn's archive, opened before 落户 gives the child a number, carries the mother's
+# number until then (then the child's own); among archives of newborns opened before 落户.
+NEWBORN_MOTHER_ID = 0.7
+# 网格: an entry without an ID number that has no birth date either (a floating resident the
+# grid worker knows by name, phone and home). Among grid entries without an ID number.
+GRID_NO_BIRTH_WITHOUT_ID = 0.5
 
 ERRORS = (
     "id_digit_typo",

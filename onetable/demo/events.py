@@ -246,6 +246,7 @@ def _deliver(world: World, ctx: Context, mother: int, day: int, twins: bool) -> 
             father=father,
             id_area=area,
             avoid=avoid,
+            twin=world.static[kids[0]]["name"] if kids else None,
         )
         world.set_residence(child, day, hh)
         world.event(

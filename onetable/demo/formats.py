@@ -3,7 +3,7 @@
 Addresses are built from the parts of a truth address (addresses.py): 乡镇, 村/社区, 组 or
 街路巷, 门牌号, and for a flat 小区, 幢, 单元, 室. A department drops the parts above what it
 cares about (the province, the county, the township); the rental registry writes numbers and
-buildings otherwise (三十八号, 3栋, 3号楼, 3-1-201).
+buildings and groups otherwise (三十八号, 3栋, 3号楼, 3-1-201, 第三村民小组, 三队).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def address_text(a: Mapping[str, Any], level: str) -> str:
     return full[start:]
 
 
-RENTAL_STYLES = ("numerals", "dong", "haolou", "dash", "arabic_group")
+RENTAL_STYLES = ("numerals", "dong", "haolou", "dash", "arabic_group", "village_group", "team")
 
 
 def rental_address(a: Mapping[str, Any], style: str) -> str:
@@ -101,6 +101,10 @@ def rental_address(a: Mapping[str, Any], style: str) -> str:
     if a["group_name"]:
         if style == "arabic_group":
             return head + _locality(a, arabic_group=True) + _door(a, False)
+        if style == "village_group":  # 第三村民小组
+            return head + "第" + a["group_name"].removesuffix("组") + "村民小组" + _door(a, False)
+        if style == "team":  # 三队: the 生产队 the group was
+            return head + a["group_name"].removesuffix("组") + "队" + _door(a, False)
         if style == "numerals":
             return head + _locality(a) + _door(a, True)
         return head + _locality(a) + _door(a, False)
@@ -118,3 +122,7 @@ def date_compact(d: date) -> str:
 
 def date_chinese(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+def date_dotted(d: date) -> str:
+    return f"{d.year:04d}.{d.month:02d}.{d.day:02d}"

@@ -20,6 +20,11 @@ MOBILE_PREFIXES = (
     "183", "187", "188", "198", "130", "131", "132", "155", "156", "185", "186", "166", "133",
     "153", "180", "181", "189", "177", "199",
 )  # fmt: skip
+# Counties made districts: numbers keep the code of their issue (docs/domain.md, "Renamed
+# divisions"), so a person born before carries the old one. Recalled, not checked against
+# GB/T 2260's change list: 铜山县 320323 became 铜山区 320312 in 2010, 宿豫县 321321 宿豫区
+# 321311 in 2004. (new code -> old code, first year of the new)
+RENAMED = {"320312": ("320323", 2010), "321311": ("321321", 2004)}
 _USCC_BODY = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 alphabet (no I, O, Z, S, V)
 # 登记管理部门码 + 机构类别码 by kind of unit (docs/domain.md, "Credit codes").
 CREDIT_PREFIX = {
@@ -47,9 +52,13 @@ class Issuer:
         return value
 
     def id_number(self, area: str, birth: int, male: bool) -> str:
-        """GB 11643: area code, birth date, a sequence code whose last digit is odd for men,
-        and the MOD 11-2 check character."""
-        born = date.fromordinal(birth).strftime("%Y%m%d")
+        """GB 11643: area code (a renamed county's old one for those born before, RENAMED),
+        birth date, a sequence code whose last digit is odd for men, and the MOD 11-2 check
+        character."""
+        day = date.fromordinal(birth)
+        old, since = RENAMED.get(area, (area, 0))
+        area = old if day.year < since else area
+        born = day.strftime("%Y%m%d")
 
         def make() -> str:
             seq = int(self.rng.integers(0, 500)) * 2 + (1 if male else 0)

@@ -23,6 +23,7 @@ from onetable.demo import addresses as addr_mod
 from onetable.demo.county import County, Elsewhere, Village, load_elsewhere
 from onetable.demo.identifiers import Issuer
 from onetable.demo.names import (
+    GIVEN_CHARS,
     NATIONAL_SURNAMES,
     Weighted,
     given_name,
@@ -73,6 +74,9 @@ CHILDREN = {  # number of children of a couple by rural/urban (two-child familie
 FIRST_BIRTH_AGE = (20.0, 2.0, 2.0)  # mother's age at first birth: 20 + gamma(shape 2, scale 2)
 LAST_BIRTH_AGE = 42.0  # mothers are 20-42 at a birth before the period (events: up to 44)
 TWIN_SHARE = 0.005  # share of deliveries that are twins (the issue's figure)
+# Twins named alike: the second's given name shares the first character of the first's
+# (张思涵 and 张思怡), one syllable apart; the others' names are drawn apart.
+TWIN_SHARED_CHARACTER = 0.5
 MALE_AT_BIRTH = 0.53  # sex ratio at birth about 112 (Jiangsu, 2020 census, recalled)
 
 # Who lives where. 睢宁 is a labour-exporting county: young couples work in southern Jiangsu
@@ -473,15 +477,23 @@ def add_person(
     father: int = NONE,
     id_area: str | None = None,
     avoid: tuple[str, ...] = (),
+    twin: str | None = None,
 ) -> int:
     """A person with a name (never one in `avoid`: siblings and twins differ), an ID number and
-    no phone yet. Uyghur names are the given name and the father's given name joined by ·."""
+    no phone yet. Uyghur names are the given name and the father's given name joined by ·. A
+    twin's name (`twin`, the first twin's) shares its given name's first character at
+    TWIN_SHARED_CHARACTER."""
     rng = ctx.rng
     year = date.fromordinal(birth).year
+    alike = twin is not None and "·" not in twin and len(twin) == len(surname) + 2
+    alike = alike and rng.random() < TWIN_SHARED_CHARACTER
     while True:
         if ethnicity == "维吾尔族":
             dad = world.static[father]["name"].split("·")[0] if father != NONE else None
             name = uyghur_given(rng, "男" if sex else "女") + "·" + (dad or uyghur_given(rng, "男"))
+        elif alike:
+            pool = GIVEN_CHARS["男" if sex else "女"]
+            name = twin[: len(surname) + 1] + pool[int(rng.integers(0, len(pool)))]
         else:
             name = surname + given_name(rng, "男" if sex else "女", year)
         if name not in avoid:
@@ -497,6 +509,17 @@ def add_person(
         ethnicity=ethnicity,
         phone=None,
     )
+
+
+def twin_name(world: World, persons: list[int], mother: int, birth: int) -> str | None:
+    """The name of the twin among `persons` (the same mother, the same birth day), if any."""
+    if mother == NONE:
+        return None
+    return next(
+        (world.static[q]["name"] for q in persons
+         if int(world.mother[q]) == mother and int(world.birth[q]) == birth),
+        None,
+    )  # fmt: skip
 
 
 def _phone_share(age: int) -> float:
@@ -557,6 +580,7 @@ def _create_family(
                 father=father,
                 id_area=m.id_area,
                 avoid=avoid,
+                twin=twin_name(world, idx, mother, m.birth),
             )
         )
     for m, p in zip(fam.members, idx, strict=True):
@@ -625,6 +649,7 @@ def create_tenants(world: World, ctx: Context, fam: Family, addr: int, arrival: 
                 father=father,
                 id_area=fam.origin[0],
                 avoid=avoid,
+                twin=twin_name(world, idx, mother, m.birth),
             )
         )
     for m, p in zip(fam.members, idx, strict=True):

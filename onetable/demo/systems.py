@@ -41,6 +41,7 @@ from onetable.demo.departments import (
     TruthIndex,
     build_systems,
 )
+from onetable.demo.population import TWIN_SHARED_CHARACTER
 from onetable.demo.truth import SCHEMAS, load_truth
 
 UPDATED = "更新时间"
@@ -259,6 +260,9 @@ def sources_readme(scale: float, ix: TruthIndex) -> str:
         merged=pct(E.HEALTH_DUPLICATE_MERGED_PER_MONTH), id15=pct(E.LEGACY_ID15),
         lower_x=pct(E.LOWERCASE_X), fullwidth=pct(E.FULLWIDTH_DIGITS),
         spaces=pct(E.NAME_SPACES), chinese_date=pct(E.CHINESE_DATE_STYLE),
+        dotted=pct(E.DOTTED_DATE), wide_date=pct(E.FULLWIDTH_DATE),
+        mother_id=pct(E.NEWBORN_MOTHER_ID), no_birth=pct(E.GRID_NO_BIRTH_WITHOUT_ID),
+        twin_names=pct(TWIN_SHARED_CHARACTER),
         variant=pct(E.ADDRESS_VARIANT), health_cover=pct(HEALTH_COVERAGE),
         grid_cover=pct(GRID_COVERAGE),
     )  # fmt: skip
@@ -311,13 +315,19 @@ occur:
 
 Quirks (lossless: another way of writing the same value; not scaled): 15-digit ID numbers in
 civil affairs for {id15} of records of persons born before 2000 (id_legacy_15); dates there as
-1950年3月2日 for {chinese_date} of records, else 19500302 (date_chinese, date_compact); in the
+1950.03.02 for {dotted} of records (date_dotted), else 1950年3月2日 for {chinese_date} of them,
+else 19500302 (date_chinese, date_compact), in full-width digits for {wide_date} (date_fullwidth);
+a newborn's health archive opened before 落户 shows the mother's ID number until then for
+{mother_id} of such archives (id_of_mother); {no_birth} of grid entries without an ID number
+have no birth date either (birth_date_missing); in the
 disability list a lower-case x for {lower_x} of ID numbers ending in X (id_lowercase_x) and
 full-width digits in the ID number, certificate number and phone of {fullwidth} of records
 (fullwidth_digits); the health system types a name's · as '.' (name_dot_variant); grid workers
 type a space in or after {spaces} of names (name_spaces); the rental registry writes
 {variant} of addresses otherwise: numbers in Chinese numerals, 栋 or 号楼 for 幢, no 室, or
-building-unit-room with dashes (address_variant:<style>). Twins (0.5% of deliveries) and very
+building-unit-room with dashes, 第三村民小组 or 三队 for 三组 (address_variant:<style>). Twins
+(0.5% of deliveries; the second's given name shares the first's first character for
+{twin_names} of them) and very
 common names (王伟, 李娜…) repeated within villages come from the population itself.
 
 `source_records.parquet`: one row per record version: source, record_key (the department's key
