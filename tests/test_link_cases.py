@@ -123,6 +123,8 @@ def test_records_without_number_or_birth_date_link_where_they_agree_and_else_sta
         # a grid entry and a tenancy: a name, a phone, an address
         {"record_id": "g1", "source": "grid", "name": "王芳", "phone": PHONE, "address": HOME},
         {"record_id": "t1", "source": "rental", "name": "王芳", "address": HOME},
+        # a homophone typo (汪 for 王) on an entry with only a phone besides
+        {"record_id": "g2", "source": "grid", "name": "汪芳", "phone": PHONE},
         # a tenant known to no one else, twice: the same name and phone
         {"record_id": "t2", "source": "rental", "name": "赵强", "phone": "13800001111"},
         {
@@ -138,7 +140,7 @@ def test_records_without_number_or_birth_date_link_where_they_agree_and_else_sta
     ]
     ids = _persons(rows)
     assert set(ids) == {r["record_id"] for r in rows} and all(ids.values())
-    assert _same(ids, "r1", "g1", "t1") and _same(ids, "t2", "t3")
+    assert _same(ids, "r1", "g1", "t1", "g2") and _same(ids, "t2", "t3")
     assert len({ids["r1"], ids["t2"], ids["k1"], ids["t4"]}) == 4
 
 
