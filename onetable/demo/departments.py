@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -292,6 +292,15 @@ TRUTH_IDS = ("person_id", "household_id", "address_id", "shown_address_id", "uni
              "related_person_id")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What the summary and meta.json say of a system, kept once its records are written."""
+
+    records: list[int]  # at each month end
+    versions: int
+    flawed: int  # versions with errors
+
+
 @dataclass
 class System:
     """One department source: its key column, its columns, its records at each month end."""
@@ -326,6 +335,13 @@ class System:
                     old.last = m
                 current[key] = version
                 self.versions.append(version)
+
+    def counts(self) -> Counts:
+        return Counts(
+            [len(view) for view in self.views],
+            len(self.versions),
+            sum(1 for v in self.versions if v.rec.errors),
+        )
 
     def rows(self, m: int, *, updated: str | None = None) -> list[dict[str, Any]]:
         """The rows shown at month end `m`, by key; with `updated`, that column holds 更新时间."""
@@ -969,13 +985,17 @@ BUILDERS: dict[str, Callable[[TruthIndex, Dice], System]] = {
 }
 
 
-def build_systems(truth: Truth, scale: float) -> tuple[TruthIndex, dict[str, System]]:
-    """Every system with its versions, from the truth and the error scale."""
-    ix = TruthIndex(truth)
-    systems = {}
+def each_system(ix: TruthIndex, scale: float) -> Iterator[System]:
+    """Every system with its versions, one at a time: each is independent of the others (its
+    own dice), so a writer can let one go before the next is built."""
     for name, build in BUILDERS.items():
         dice = Dice(ix.seed, name, scale)
         system = build(ix, dice)
         system.build_versions(ix.ends, dice)
-        systems[name] = system
-    return ix, systems
+        yield system
+
+
+def build_systems(truth: Truth, scale: float) -> tuple[TruthIndex, dict[str, System]]:
+    """Every system with its versions, from the truth and the error scale."""
+    ix = TruthIndex(truth)
+    return ix, {system.name: system for system in each_system(ix, scale)}

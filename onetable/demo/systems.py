@@ -37,9 +37,10 @@ from onetable.demo.departments import (
     GRID_COVERAGE,
     HEALTH_COVERAGE,
     TRUTH_IDS,
+    Counts,
     System,
     TruthIndex,
-    build_systems,
+    each_system,
 )
 from onetable.demo.truth import SCHEMAS, load_truth
 
@@ -60,37 +61,50 @@ def month_name(day: int) -> str:
     return date.fromordinal(day).strftime("%Y%m%d")
 
 
-def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
-    """Write `out/sources/` and `out/truth/source_records.parquet` from `out/truth/`."""
+def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, Counts]:
+    """Write `out/sources/` and `out/truth/source_records.parquet` from `out/truth/`; returns each
+    system's counts. Each system is written and let go before the next is built: at a million
+    persons, holding all eight at once took gigabytes."""
     if error_scale < 0:
         raise ValueError("--error-scale must be 0 or more")
     truth = load_truth(out / "truth")
-    ix, systems = build_systems(truth, error_scale)
+    ix, county = TruthIndex(truth), truth.meta["county_name"]
+    del truth  # the index holds what the systems read
     root = out / "sources"
     if root.exists():
         shutil.rmtree(root)  # the generator's own folder: no file of an earlier run may linger
     root.mkdir(parents=True)
-    county = truth.meta["county_name"]
-    for name, table in SQL_TABLES.items():
-        _write_databases(root, ix, systems[name], table)
-    for name, (folder, stem, ext, encoding, title) in FILES.items():
-        (root / folder).mkdir()
-        system = systems[name]
-        for m, end in enumerate(ix.ends):
-            path = root / folder / f"{stem}_{month_name(end)}.{ext}"
-            heading = f"{title.format(county=county)}（截至{_chinese_day(end)}）" if title else None
-            if ext == "csv":
-                _write_csv(path, system.columns, system.rows(m), encoding, heading)
-            elif ext == "xlsx":
-                _write_xlsx(path, system.columns, system.rows(m), heading, end)
-            else:
-                _write_jsonl(path, system.rows(m))
     (root / "grid").mkdir()
-    for name, file in GRID_FILES.items():
-        _write_versions(root / "grid" / file, systems[name])
-    _write_records(out / "truth", ix, systems)
-    _update_meta(out / "truth", ix, systems, error_scale, sources_readme(error_scale, ix))
-    return systems
+    counts, records = {}, []
+    for system in each_system(ix, error_scale):
+        name = system.name
+        if name in SQL_TABLES:
+            _write_databases(root, ix, system, SQL_TABLES[name])
+        elif name in FILES:
+            _write_files(root, ix, system, county)
+        else:
+            _write_versions(root / "grid" / GRID_FILES[name], system)
+        records.append(_records_table(ix, system))
+        counts[name] = system.counts()
+        del system
+    pq.write_table(pa.concat_tables(records).combine_chunks(), out / "truth" / RECORDS_FILE)
+    _update_meta(out / "truth", ix, counts, error_scale, sources_readme(error_scale, ix))
+    return counts
+
+
+def _write_files(root: Path, ix: TruthIndex, system: System, county: str) -> None:
+    """A system's monthly files, one a month end."""
+    folder, stem, ext, encoding, title = FILES[system.name]
+    (root / folder).mkdir()
+    for m, end in enumerate(ix.ends):
+        path = root / folder / f"{stem}_{month_name(end)}.{ext}"
+        heading = f"{title.format(county=county)}（截至{_chinese_day(end)}）" if title else None
+        if ext == "csv":
+            _write_csv(path, system.columns, system.rows(m), encoding, heading)
+        elif ext == "xlsx":
+            _write_xlsx(path, system.columns, system.rows(m), heading, end)
+        else:
+            _write_jsonl(path, system.rows(m))
 
 
 def _chinese_day(day: int) -> str:
@@ -200,33 +214,39 @@ def _write_versions(path: Path, system: System) -> None:
 # ---- the truth of the records ----------------------------------------------------------------
 
 RECORDS_SCHEMA = SCHEMAS["source_records"]
+RECORDS_FILE = "source_records.parquet"
+
+
+def _records_table(ix: TruthIndex, system: System) -> pa.Table:
+    """A system's rows of truth/source_records.parquet: a row per record version, valid from the
+    month end that first shows it to the one that no longer does (null: still shown at the
+    last)."""
+    columns: dict[str, list] = {name: [] for name in RECORDS_SCHEMA.names}
+    for v in sorted(system.versions, key=lambda v: (v.key, v.first)):
+        columns["source"].append(system.name)
+        columns["record_key"].append(v.key)
+        columns["valid_from"].append(date.fromordinal(ix.ends[v.first]))
+        columns["valid_to"].append(
+            date.fromordinal(ix.ends[v.last]) if v.last is not None else None
+        )
+        columns["updated_at"].append(v.updated)
+        columns["status"].append(v.rec.status)
+        columns["deleted"].append(v.rec.deleted)
+        for key in TRUTH_IDS:
+            columns[key].append(v.rec.truth[key])
+        columns["errors"].append(list(v.rec.errors))
+        columns["quirks"].append(list(v.rec.quirks))
+    return pa.table(columns, schema=RECORDS_SCHEMA)
 
 
 def _write_records(truth_dir: Path, ix: TruthIndex, systems: dict[str, System]) -> None:
-    """truth/source_records.parquet: a row per record version, valid from the month end that
-    first shows it to the one that no longer does (null: still shown at the last)."""
-    columns: dict[str, list] = {name: [] for name in RECORDS_SCHEMA.names}
-    for name, system in systems.items():
-        for v in sorted(system.versions, key=lambda v: (v.key, v.first)):
-            columns["source"].append(name)
-            columns["record_key"].append(v.key)
-            columns["valid_from"].append(date.fromordinal(ix.ends[v.first]))
-            columns["valid_to"].append(
-                date.fromordinal(ix.ends[v.last]) if v.last is not None else None
-            )
-            columns["updated_at"].append(v.updated)
-            columns["status"].append(v.rec.status)
-            columns["deleted"].append(v.rec.deleted)
-            for key in TRUTH_IDS:
-                columns[key].append(v.rec.truth[key])
-            columns["errors"].append(list(v.rec.errors))
-            columns["quirks"].append(list(v.rec.quirks))
-    table = pa.table(columns, schema=RECORDS_SCHEMA)
-    pq.write_table(table, truth_dir / "source_records.parquet")
+    """truth/source_records.parquet: every system's record versions, in the systems' order."""
+    table = pa.concat_tables([_records_table(ix, s) for s in systems.values()])
+    pq.write_table(table.combine_chunks(), truth_dir / RECORDS_FILE)
 
 
 def _update_meta(
-    truth_dir: Path, ix: TruthIndex, systems: dict[str, System], scale: float, section: str
+    truth_dir: Path, ix: TruthIndex, counts: dict[str, Counts], scale: float, section: str
 ) -> None:
     """meta.json's sources and month ends, and the truth README's section on the systems."""
     path = truth_dir / "meta.json"
@@ -234,8 +254,7 @@ def _update_meta(
     meta["error_scale"] = scale
     meta["month_ends"] = [date.fromordinal(d).isoformat() for d in ix.ends]
     meta["sources"] = {
-        name: {"records": [len(view) for view in s.views], "versions": len(s.versions)}
-        for name, s in systems.items()
+        name: {"records": c.records, "versions": c.versions} for name, c in counts.items()
     }
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8")
     readme = truth_dir / "README.md"
