@@ -694,7 +694,7 @@ class Residents:
         ok = (world.res_hh[:n] != NONE) & (age >= ages_between[0]) & (age < ages_between[1])
         ok &= world.reg_hh[:n] != NONE
         self.everyone = np.flatnonzero(ok)  # in index order, as pick_resident's candidates
-        self.res_hh = world.res_hh
+        self.world = world
         where = villages[self.everyone]
         order = np.argsort(where, kind="stable")
         cuts = np.searchsorted(where[order], np.arange(nv + 1))
@@ -714,7 +714,7 @@ class Residents:
             if exclude is not None:
                 candidates = candidates[~exclude[candidates]]
             if household != NONE:
-                candidates = candidates[self.res_hh[candidates] != household]
+                candidates = candidates[self.world.res_hh[candidates] != household]
             if len(candidates):
                 return int(rng.choice(candidates))
         return NONE
