@@ -8,6 +8,7 @@ console (docs/architecture.md, "Never").
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from datetime import date
 from pathlib import Path
@@ -83,7 +84,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate and write; the summary has counts only. Returns the exit code."""
+    """Generate and write; the summary has counts only. Returns the exit code. The cyclic
+    garbage collector is off meanwhile: the county is millions of objects that live to the end
+    and hold no cycles, and its passes over them found nothing and took an eighth of the time."""
+    gc.disable()
+    try:
+        return _generate(args)
+    finally:
+        gc.enable()
+
+
+def _generate(args: argparse.Namespace) -> int:
     from onetable.demo import systems as first
     from onetable.demo import variant2 as second
     from onetable.demo.county import COUNTY_CODE
