@@ -221,21 +221,20 @@ def _records_table(ix: TruthIndex, system: System) -> pa.Table:
     """A system's rows of truth/source_records.parquet: a row per record version, valid from the
     month end that first shows it to the one that no longer does (null: still shown at the
     last)."""
-    columns: dict[str, list] = {name: [] for name in RECORDS_SCHEMA.names}
-    for v in sorted(system.versions, key=lambda v: (v.key, v.first)):
-        columns["source"].append(system.name)
-        columns["record_key"].append(v.key)
-        columns["valid_from"].append(date.fromordinal(ix.ends[v.first]))
-        columns["valid_to"].append(
-            date.fromordinal(ix.ends[v.last]) if v.last is not None else None
-        )
-        columns["updated_at"].append(v.updated)
-        columns["status"].append(v.rec.status)
-        columns["deleted"].append(v.rec.deleted)
-        for key in TRUTH_IDS:
-            columns[key].append(v.rec.truth[key])
-        columns["errors"].append(list(v.rec.errors))
-        columns["quirks"].append(list(v.rec.quirks))
+    versions = sorted(system.versions, key=lambda v: (v.key, v.first))
+    ends = [date.fromordinal(d) for d in ix.ends]
+    columns = {
+        "source": [system.name] * len(versions),
+        "record_key": [v.key for v in versions],
+        "valid_from": [ends[v.first] for v in versions],
+        "valid_to": [ends[v.last] if v.last is not None else None for v in versions],
+        "updated_at": [v.updated for v in versions],
+        "status": [v.rec.status for v in versions],
+        "deleted": [v.rec.deleted for v in versions],
+        **{key: [v.rec.truth[key] for v in versions] for key in TRUTH_IDS},
+        "errors": [list(v.rec.errors) for v in versions],
+        "quirks": [list(v.rec.quirks) for v in versions],
+    }
     return pa.table(columns, schema=RECORDS_SCHEMA)
 
 
