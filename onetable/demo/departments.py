@@ -355,7 +355,7 @@ class System:
             if v.first <= m and (v.last is None or v.last > m):
                 row = dict(v.rec.row)
                 if updated:
-                    row[updated] = v.updated.strftime("%Y-%m-%d %H:%M:%S")
+                    row[updated] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
                 out.append(row)
         return out
 

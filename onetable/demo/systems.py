@@ -206,7 +206,7 @@ def _write_versions(path: Path, system: System) -> None:
     lines = []
     for v in sorted(system.versions, key=lambda v: (v.updated, v.key)):
         row = dict(v.rec.row)
-        row[UPDATED] = v.updated.strftime("%Y-%m-%d %H:%M:%S")
+        row[UPDATED] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
     path.write_text("".join(lines), encoding="utf-8")
 
