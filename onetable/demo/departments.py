@@ -346,18 +346,17 @@ class System:
             sum(1 for v in self.versions if v.rec.errors),
         )
 
-    def rows(self, m: int, *, updated: str | None = None) -> list[dict[str, Any]]:
-        """The rows shown at month end `m`, by key; with `updated`, that column holds 更新时间."""
+    def rows(self, m: int, *, updated: str | None = None) -> Iterator[dict[str, Any]]:
+        """The rows shown at month end `m`, by key; with `updated`, that column holds 更新时间.
+        One at a time: a writer need not hold a million copies."""
         if len(self._by_key) != len(self.versions):
             self._by_key = sorted(self.versions, key=lambda v: v.key)
-        out = []
         for v in self._by_key:
             if v.first <= m and (v.last is None or v.last > m):
                 row = dict(v.rec.row)
                 if updated:
                     row[updated] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
-                out.append(row)
-        return out
+                yield row
 
 
 # ---- shared pieces ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import zipfile
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def _chinese_day(day: int) -> str:
 # ---- formats ---------------------------------------------------------------------------------
 
 
-def _write_sqlite(path: Path, table: str, columns: list[str], rows: list[dict]) -> None:
+def _write_sqlite(path: Path, table: str, columns: list[str], rows: Iterable[dict]) -> None:
     """A table with the key as primary key and an index on 更新时间, rows inserted by key."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -148,7 +149,7 @@ def _write_databases(root: Path, ix: TruthIndex, system: System, table: str) -> 
 
 
 def _write_csv(
-    path: Path, columns: list[str], rows: list[dict], encoding: str, heading: str | None
+    path: Path, columns: list[str], rows: Iterable[dict], encoding: str, heading: str | None
 ) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -160,7 +161,9 @@ def _write_csv(
     path.write_bytes(buffer.getvalue().encode(encoding))
 
 
-def _write_xlsx(path: Path, columns: list[str], rows: list[dict], heading: str, end: int) -> None:
+def _write_xlsx(
+    path: Path, columns: list[str], rows: Iterable[dict], heading: str, end: int
+) -> None:
     """A sheet with a merged title row, then the header; text cells except the dates. The
     workbook's and its members' timestamps are fixed, so the bytes depend on the content only."""
     from openpyxl import Workbook
@@ -195,7 +198,7 @@ def _write_xlsx(path: Path, columns: list[str], rows: list[dict], heading: str, 
             dst.writestr(member, src.read(info.filename))
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     path.write_text(text, encoding="utf-8")
 
@@ -203,12 +206,11 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def _write_versions(path: Path, system: System) -> None:
     """Every version of every record with its 更新时间, in time order: what the grid API
     serves, a window [since, until) at a time."""
-    lines = []
-    for v in sorted(system.versions, key=lambda v: (v.updated, v.key)):
-        row = dict(v.rec.row)
-        row[UPDATED] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    path.write_text("".join(lines), encoding="utf-8")
+    with path.open("w", encoding="utf-8", newline="") as f:  # a line at a time, not one string
+        for v in sorted(system.versions, key=lambda v: (v.updated, v.key)):
+            row = dict(v.rec.row)
+            row[UPDATED] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # ---- the truth of the records ----------------------------------------------------------------

@@ -378,7 +378,7 @@ def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, Counts]:
             path = month / folder / file
             path.parent.mkdir(parents=True, exist_ok=True)
             system = systems[name]
-            rows = system.rows(m)
+            rows = list(system.rows(m))
             if name == "household_registry":
                 rows = [{**r, EXPORTED: date_iso(date.fromordinal(end))} for r in rows]
                 _write_csv(path, [*system.columns, EXPORTED], rows, "gb18030", None)
