@@ -1000,6 +1000,7 @@ def each_system(ix: TruthIndex, scale: float) -> Iterator[System]:
         system = build(ix, dice)
         system.build_versions(ix.ends, dice)
         yield system
+        del system  # gone before the next is built, once the caller lets it go
 
 
 def build_systems(truth: Truth, scale: float) -> tuple[TruthIndex, dict[str, System]]:

@@ -54,9 +54,8 @@ FILES = {  # source: (folder, file name stem, extension, encoding, title row abo
     "market": ("market", "市场主体登记", "jsonl", "utf-8", None),
 }
 GRID_FILES = {"grid_residents": "residents.jsonl", "grid_key_places": "key_places.jsonl"}
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-# json.dumps(row, ensure_ascii=False) makes an encoder a call; one for every line is the same
-JSON = json.JSONEncoder(ensure_ascii=False)  # every XLSX member's timestamp: no clock in the bytes
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every XLSX member's timestamp: no clock in the bytes
+JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False) made one a line
 
 
 def month_name(day: int) -> str:
