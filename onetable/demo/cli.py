@@ -8,6 +8,7 @@ console (docs/architecture.md, "Never").
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from datetime import date
 from pathlib import Path
@@ -83,7 +84,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate and write; the summary has counts only. Returns the exit code."""
+    """Generate and write; the summary has counts only. Returns the exit code. The cyclic
+    garbage collector is off meanwhile: the county is millions of objects that live to the end
+    and hold no cycles, and its passes over them found nothing and took an eighth of the time."""
+    gc.disable()
+    try:
+        return _generate(args)
+    finally:
+        gc.enable()
+
+
+def _generate(args: argparse.Namespace) -> int:
     from onetable.demo import systems as first
     from onetable.demo import variant2 as second
     from onetable.demo.county import COUNTY_CODE
@@ -104,14 +115,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     frames = write_truth(demo, args.out)
-    systems = write_sources(args.out, args.error_scale)
     deployment = write_deployment(demo, frames["grids"], args.out, f"variant{args.variant}")
-    seconds = time.perf_counter() - began
-
-    console.print(
-        f"demo county {demo.county.name} ({demo.county.code}): {len(demo.villages)} villages, "
-        f"{settings.start} to {settings.end} (exclusive), seed {settings.seed}, {seconds:.1f} s"
-    )
+    place = f"{demo.county.name} ({demo.county.code}): {len(demo.villages)} villages"
     households = frames["households"]["kind"].value_counts()
     counts = Table("table", "rows", title="truth")
     counts.add_row("persons", str(len(frames["persons"])))
@@ -119,19 +124,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         counts.add_row(f"households {kind}", str(households.get(kind, 0)))
     for name in ("addresses", "grids", "units", "key_places", "rentals", "events"):
         counts.add_row(name, str(len(frames[name])))
-    console.print(counts)
     by_type = Table("event", "count", title="events by type")
     for kind, n in frames["events"]["type"].value_counts().sort_index().items():
         by_type.add_row(str(kind), str(n))
+    del demo, frames  # the systems are built from the files just written: let the county go
+    systems = write_sources(args.out, args.error_scale)
+    seconds = time.perf_counter() - began
+
+    console.print(
+        f"demo county {place}, "
+        f"{settings.start} to {settings.end} (exclusive), seed {settings.seed}, {seconds:.1f} s"
+    )
+    console.print(counts)
     console.print(by_type)
     sources = Table(
         "source", "records by month end", "versions", "with errors",
         title=f"department systems (error scale {args.error_scale:g})",
     )  # fmt: skip
-    for name, system in systems.items():
-        flawed = sum(1 for v in system.versions if v.rec.errors)
-        months = " → ".join(str(len(view)) for view in system.views)
-        sources.add_row(name, months, str(len(system.versions)), str(flawed))
+    for name, c in systems.items():
+        months = " → ".join(str(n) for n in c.records)
+        sources.add_row(name, months, str(c.versions), str(c.flawed))
     console.print(sources)
     console.print(
         f"wrote {args.out / 'truth'}, {args.out / 'sources'} and the county's deployment folder "

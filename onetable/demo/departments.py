@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -113,12 +113,17 @@ class Reg:
     outside: str | None
 
 
+def _missing(value) -> bool:
+    """pd.isna for a truth date (None, NaT, NaN), without its cost a million times over."""
+    return value is None or value is pd.NaT or value != value
+
+
 def _day(value) -> int | None:
-    return None if value is None or pd.isna(value) else value.toordinal()
+    return None if _missing(value) else value.toordinal()
 
 
 def _end(value) -> int:
-    return INF if value is None or pd.isna(value) else value.toordinal()
+    return INF if _missing(value) else value.toordinal()
 
 
 def _str(value) -> str | None:
@@ -144,7 +149,10 @@ def _at(intervals: list, day: int):
 
 
 def _records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
-    return frame.to_dict("records")
+    """`frame.to_dict("records")`, the same values, at half its cost (no boxing per value)."""
+    columns = list(frame.columns)
+    values = zip(*(frame[c].tolist() for c in columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in values]
 
 
 class TruthIndex:
@@ -295,6 +303,15 @@ TRUTH_IDS = ("person_id", "household_id", "address_id", "shown_address_id", "uni
              "related_person_id")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What the summary and meta.json say of a system, kept once its records are written."""
+
+    records: list[int]  # at each month end
+    versions: int
+    flawed: int  # versions with errors
+
+
 @dataclass
 class System:
     """One department source: its key column, its columns, its records at each month end."""
@@ -330,18 +347,24 @@ class System:
                 current[key] = version
                 self.versions.append(version)
 
-    def rows(self, m: int, *, updated: str | None = None) -> list[dict[str, Any]]:
-        """The rows shown at month end `m`, by key; with `updated`, that column holds 更新时间."""
+    def counts(self) -> Counts:
+        return Counts(
+            [len(view) for view in self.views],
+            len(self.versions),
+            sum(1 for v in self.versions if v.rec.errors),
+        )
+
+    def rows(self, m: int, *, updated: str | None = None) -> Iterator[dict[str, Any]]:
+        """The rows shown at month end `m`, by key; with `updated`, that column holds 更新时间.
+        One at a time: a writer need not hold a million copies."""
         if len(self._by_key) != len(self.versions):
             self._by_key = sorted(self.versions, key=lambda v: v.key)
-        out = []
         for v in self._by_key:
             if v.first <= m and (v.last is None or v.last > m):
                 row = dict(v.rec.row)
                 if updated:
-                    row[updated] = v.updated.strftime("%Y-%m-%d %H:%M:%S")
-                out.append(row)
-        return out
+                    row[updated] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
+                yield row
 
 
 # ---- shared pieces ---------------------------------------------------------------------------
@@ -1000,13 +1023,18 @@ BUILDERS: dict[str, Callable[[TruthIndex, Dice], System]] = {
 }
 
 
-def build_systems(truth: Truth, scale: float) -> tuple[TruthIndex, dict[str, System]]:
-    """Every system with its versions, from the truth and the error scale."""
-    ix = TruthIndex(truth)
-    systems = {}
+def each_system(ix: TruthIndex, scale: float) -> Iterator[System]:
+    """Every system with its versions, one at a time: each is independent of the others (its
+    own dice), so a writer can let one go before the next is built."""
     for name, build in BUILDERS.items():
         dice = Dice(ix.seed, name, scale)
         system = build(ix, dice)
         system.build_versions(ix.ends, dice)
-        systems[name] = system
-    return ix, systems
+        yield system
+        del system  # gone before the next is built, once the caller lets it go
+
+
+def build_systems(truth: Truth, scale: float) -> tuple[TruthIndex, dict[str, System]]:
+    """Every system with its versions, from the truth and the error scale."""
+    ix = TruthIndex(truth)
+    return ix, {system.name: system for system in each_system(ix, scale)}

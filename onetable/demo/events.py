@@ -20,10 +20,12 @@ from onetable.demo.population import (
     DISABILITY_CATEGORY,
     DISABILITY_GRADE,
     DISABLED_ELDER_DEGREE,
+    LANDLORD_AGES,
     MALE_AT_BIRTH,
     MENTAL_DIAGNOSIS,
     TWIN_SHARE,
     Context,
+    Residents,
     add_person,
     choice,
     create_tenants,
@@ -176,11 +178,16 @@ def _deaths(world: World, ctx: Context, day: int) -> None:
     alive = world.death[:n] == 0
     in_view = alive & ((world.res_hh[:n] != NONE) | world.away[:n] | (world.reg_hh[:n] != NONE))
     q = mortality(ages(world.ymd[:n], day))
-    for p in np.flatnonzero(in_view & (ctx.rng.random(n) < _daily(q))):
-        _die(world, ctx, int(p), day)
+    dying = np.flatnonzero(in_view & (ctx.rng.random(n) < _daily(q)))
+    if len(dying):  # deaths change no unit: whom each open unit has as its representative
+        reps = np.array(
+            [r["legal_rep"] if r["status"] == "存续" else NONE for r in world.unit_open]
+        )
+        for p in dying:
+            _die(world, ctx, int(p), day, np.flatnonzero(reps == p))
 
 
-def _die(world: World, ctx: Context, p: int, day: int) -> None:
+def _die(world: World, ctx: Context, p: int, day: int, units: np.ndarray) -> None:
     """Death ends residence and statuses on the day; 户籍 ends at 死亡注销, a few days to weeks
     later; a unit whose legal representative died changes hands later still."""
     rng = ctx.rng
@@ -193,9 +200,8 @@ def _die(world: World, ctx: Context, p: int, day: int) -> None:
     if world.registration[p] is not None:
         lag = 1 + min(59, int(rng.exponential(DEREGISTRATION_LAG)))
         world.schedule(day + lag, "death_deregistration", person=p)
-    for u, row in enumerate(world.unit_open):
-        if row["legal_rep"] == p and row["status"] == "存续":
-            world.schedule(day + int(rng.integers(*REP_CHANGE_LAG)), "legal_rep_change", unit=u)
+    for u in units:  # the open units `p` represents, in order
+        world.schedule(day + int(rng.integers(*REP_CHANGE_LAG)), "legal_rep_change", unit=int(u))
 
 
 def _births(world: World, ctx: Context, day: int, last_birth: dict[int, int]) -> None:
@@ -429,6 +435,7 @@ def _tenants(world: World, ctx: Context, day: int) -> None:
             world.set_residence(p, day)
             if world.has_status(p, "流动人口"):
                 world.end_status(p, "流动人口", day)
+    owners = None  # tenants neither register nor move anyone who is: one pool serves the day
     for _ in range(_count(ctx, ctx.floating_groups, TENANT_TURNOVER)):
         addr = _vacant_home(world, ctx, NONE, 0.75)
         if addr == NONE:
@@ -438,7 +445,11 @@ def _tenants(world: World, ctx: Context, day: int) -> None:
         fam = tenant_group(rng, world.start, vi, bool(world.addr_rural[addr]), uyghur=False)
         fam.origin = ctx.origin()
         create_tenants(world, ctx, fam, addr, day)
-        landlord = landlord_for(world, ctx, addr, day, residence_villages(world))
+        if owners is None:
+            owners = Residents(
+                world, day, LANDLORD_AGES, residence_villages(world), len(ctx.villages)
+            )
+        landlord = owners.pick(rng, vi, household=int(world.addr_actual[addr]))  # as landlord_for
         world.start_rental(addr, landlord, day)
         for p in fam.persons:
             world.event(day, "tenant_arrival", p, household=int(world.res_hh[p]), address=addr)
@@ -577,24 +588,32 @@ def _legal_rep_change(world: World, ctx: Context, day: int, unit: int) -> None:
     world.event(day, "legal_rep_change", unit=unit, other_person=rep)
 
 
+def _by_village(addresses: np.ndarray, world: World, nv: int) -> list[np.ndarray]:
+    """Addresses split by village, each part in the order given."""
+    village = world.addr_village[addresses]
+    order = np.argsort(village, kind="stable")
+    return np.split(addresses[order], np.searchsorted(village[order], np.arange(1, nv)))
+
+
 def _units(world: World, ctx: Context, day: int, taken: set[str]) -> None:
     rng = ctx.rng
     open_units = [u for u, r in enumerate(world.unit_open) if r["status"] == "存续"]
+    reps = used = shops_of = None  # opening a unit moves nobody: one pool serves the day
     for _ in range(_count(ctx, len(open_units), UNIT_OPEN)):
-        where = residence_villages(world)
-        people = np.bincount(where[where != NONE], minlength=len(ctx.villages))
+        if reps is None:
+            where = residence_villages(world)
+            people = np.bincount(where[where != NONE], minlength=len(ctx.villages))
+            reps = Residents(world, day, (25, 66), where, len(ctx.villages))
+            used = {r["address"] for r in world.unit_open if r["status"] == "存续"}
+            shops_of = _by_village(np.flatnonzero(~world.addr_home), world, len(ctx.villages))
         vi = int(rng.choice(len(people), p=people / people.sum()))
-        rep = pick_resident(world, ctx, day, (25, 66), vi, villages=where)
+        rep = reps.pick(rng, vi)
         if rep == NONE:
             continue
-        used = {r["address"] for r in world.unit_open if r["status"] == "存续"}
-        shops = [
-            a
-            for a in np.flatnonzero(~world.addr_home & (world.addr_village == vi))
-            if int(a) not in used
-        ]
+        shops = [int(a) for a in shops_of[vi] if int(a) not in used]
         addr = int(shops[int(rng.integers(0, len(shops)))]) if shops else world.address_of(rep)
         u = create_unit(world, ctx, plan_unit(ctx, vi), day, rep, addr, taken)
+        used.add(addr)
         world.event(day, "unit_open", unit=u, address=addr, other_person=rep)
     market = [u for u in open_units if world.units[u]["kind"] != "事业单位"]
     for _ in range(_count(ctx, len(market), UNIT_CLOSE)):

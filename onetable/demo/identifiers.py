@@ -55,10 +55,10 @@ class Issuer:
         """GB 11643: area code (a renamed county's old one for those born before, RENAMED),
         birth date, a sequence code whose last digit is odd for men, and the MOD 11-2 check
         character."""
-        day = date.fromordinal(birth)
+        d = date.fromordinal(birth)
         old, since = RENAMED.get(area, (area, 0))
-        area = old if day.year < since else area
-        born = day.strftime("%Y%m%d")
+        area = old if d.year < since else area
+        born = f"{d.year:04d}{d.month:02d}{d.day:02d}"  # strftime's %Y%m%d, at a third of its cost
 
         def make() -> str:
             seq = int(self.rng.integers(0, 500)) * 2 + (1 if male else 0)

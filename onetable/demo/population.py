@@ -13,6 +13,7 @@ source is named; tests check the resulting shares within tolerances (tests/test_
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -233,10 +234,23 @@ def make_context(
 
 
 def choice(rng: np.random.Generator, weights: dict):
-    """A key of `weights` drawn with probability proportional to its value."""
-    keys = list(weights)
+    """A key of `weights` drawn with probability proportional to its value: the draw
+    `rng.choice(len(weights), p=…)` makes (one uniform against the same cumulative weights),
+    without its checks of p, which cost more than the draw a million times over."""
+    items = tuple(weights.items())
+    keys, cdf = _CUMULATIVE.get(items) or _CUMULATIVE.setdefault(items, _cumulative(weights))
+    return keys[bisect.bisect_right(cdf, rng.random())]
+
+
+_CUMULATIVE: dict[tuple, tuple[list, list[float]]] = {}
+
+
+def _cumulative(weights: dict) -> tuple[list, list[float]]:
+    """The keys and the cumulative weights as numpy's Generator.choice computes them."""
     p = np.fromiter(weights.values(), float)
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+    cdf = (p / p.sum()).cumsum()
+    cdf /= cdf[-1]
+    return list(weights), cdf.tolist()
 
 
 def since(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -707,6 +721,44 @@ def pick_resident(
     return int(ctx.rng.choice(candidates)) if len(candidates) else NONE
 
 
+class Residents:
+    """pick_resident's candidates for one day, kept by village, for a loop in which nobody moves
+    or registers: a pick then costs a village's people, not a scan of the county's."""
+
+    def __init__(
+        self, world: World, day: int, ages_between: tuple[int, int], villages: np.ndarray, nv: int
+    ):
+        n = world.n
+        age = ages(world.ymd[:n], day)
+        ok = (world.res_hh[:n] != NONE) & (age >= ages_between[0]) & (age < ages_between[1])
+        ok &= world.reg_hh[:n] != NONE
+        self.everyone = np.flatnonzero(ok)  # in index order, as pick_resident's candidates
+        self.world = world
+        where = villages[self.everyone]
+        order = np.argsort(where, kind="stable")
+        cuts = np.searchsorted(where[order], np.arange(nv + 1))
+        self.near = np.split(self.everyone[order], cuts[1:-1])  # each still in index order
+
+    def pick(
+        self,
+        rng: np.random.Generator,
+        village: int,
+        *,
+        exclude: np.ndarray | None = None,
+        household: int = NONE,
+    ) -> int:
+        """As pick_resident: one of `village` if any, else of the county; none `exclude` marks
+        and none living in `household` (the tenants of a rented home)."""
+        for candidates in (self.near[village], self.everyone):
+            if exclude is not None:
+                candidates = candidates[~exclude[candidates]]
+            if household != NONE:
+                candidates = candidates[self.world.res_hh[candidates] != household]
+            if len(candidates):
+                return int(rng.choice(candidates))
+        return NONE
+
+
 # ---- statuses at the start ---------------------------------------------------------------
 
 
@@ -904,11 +956,14 @@ def _create_units(
 ) -> None:
     rng, start = ctx.rng, world.start
     used = np.zeros(world.n, bool)
-    where = residence_villages(world)
+    where, nv = residence_villages(world), len(ctx.villages)
+    pools = {
+        ages_ok: Residents(world, start, ages_ok, where, nv) for ages_ok in ((35, 60), (25, 66))
+    }
     founded_from = {"个体工商户": 2005, "企业": 2000, "农民专业合作社": 2008, "事业单位": 1980}
     for plan in plans:
         ages_ok = (35, 60) if plan.kind == "事业单位" else (25, 66)
-        rep = pick_resident(world, ctx, start, ages_ok, plan.village, exclude=used, villages=where)
+        rep = pools[ages_ok].pick(rng, plan.village, exclude=used)
         if rep == NONE:
             continue
         used[rep] = True
@@ -922,12 +977,17 @@ def _create_units(
         create_unit(world, ctx, plan, founded, rep, addr, taken)
 
 
+LANDLORD_AGES = (35, 75)
+
+
 def landlord_for(world: World, ctx: Context, addr: int, day: int, villages: np.ndarray) -> int:
     """An owner for a rented home: a registered resident aged 35-74 of the same village, not
     one of the people renting it."""
     tenants = world.res_hh[: world.n] == world.addr_actual[addr]
     village = int(world.addr_village[addr])
-    return pick_resident(world, ctx, day, (35, 75), village, exclude=tenants, villages=villages)
+    return pick_resident(
+        world, ctx, day, LANDLORD_AGES, village, exclude=tenants, villages=villages
+    )
 
 
 # ---- the whole start ---------------------------------------------------------------------
@@ -974,9 +1034,10 @@ def populate(world: World, ctx: Context, persons: int) -> set[str]:
         create_tenants(world, ctx, fam, addr, arrival)
         rented.append((addr, arrival))
     ctx.floating_groups = len(tenants)
-    where = residence_villages(world)
-    for addr, day in rented:
-        world.start_rental(addr, landlord_for(world, ctx, addr, start, where), day)
+    owners = Residents(world, start, LANDLORD_AGES, residence_villages(world), nv)
+    for addr, day in rented:  # a landlord as landlord_for picks one
+        village, tenants = int(world.addr_village[addr]), int(world.addr_actual[addr])
+        world.start_rental(addr, owners.pick(rng, village, household=tenants), day)
     _initial_statuses(world, ctx, families)
     taken: set[str] = set()
     _create_units(world, ctx, units, shop_stacks, taken)

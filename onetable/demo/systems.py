@@ -26,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import zipfile
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -37,9 +38,10 @@ from onetable.demo.departments import (
     GRID_COVERAGE,
     HEALTH_COVERAGE,
     TRUTH_IDS,
+    Counts,
     System,
     TruthIndex,
-    build_systems,
+    each_system,
 )
 from onetable.demo.population import TWIN_SHARED_CHARACTER
 from onetable.demo.truth import SCHEMAS, load_truth
@@ -54,6 +56,7 @@ FILES = {  # source: (folder, file name stem, extension, encoding, title row abo
 }
 GRID_FILES = {"grid_residents": "residents.jsonl", "grid_key_places": "key_places.jsonl"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every XLSX member's timestamp: no clock in the bytes
+JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False) made one a line
 
 
 def month_name(day: int) -> str:
@@ -61,37 +64,50 @@ def month_name(day: int) -> str:
     return date.fromordinal(day).strftime("%Y%m%d")
 
 
-def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
-    """Write `out/sources/` and `out/truth/source_records.parquet` from `out/truth/`."""
+def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, Counts]:
+    """Write `out/sources/` and `out/truth/source_records.parquet` from `out/truth/`; returns each
+    system's counts. Each system is written and let go before the next is built: at a million
+    persons, holding all eight at once took gigabytes."""
     if error_scale < 0:
         raise ValueError("--error-scale must be 0 or more")
     truth = load_truth(out / "truth")
-    ix, systems = build_systems(truth, error_scale)
+    ix, county = TruthIndex(truth), truth.meta["county_name"]
+    del truth  # the index holds what the systems read
     root = out / "sources"
     if root.exists():
         shutil.rmtree(root)  # the generator's own folder: no file of an earlier run may linger
     root.mkdir(parents=True)
-    county = truth.meta["county_name"]
-    for name, table in SQL_TABLES.items():
-        _write_databases(root, ix, systems[name], table)
-    for name, (folder, stem, ext, encoding, title) in FILES.items():
-        (root / folder).mkdir()
-        system = systems[name]
-        for m, end in enumerate(ix.ends):
-            path = root / folder / f"{stem}_{month_name(end)}.{ext}"
-            heading = f"{title.format(county=county)}（截至{_chinese_day(end)}）" if title else None
-            if ext == "csv":
-                _write_csv(path, system.columns, system.rows(m), encoding, heading)
-            elif ext == "xlsx":
-                _write_xlsx(path, system.columns, system.rows(m), heading, end)
-            else:
-                _write_jsonl(path, system.rows(m))
     (root / "grid").mkdir()
-    for name, file in GRID_FILES.items():
-        _write_versions(root / "grid" / file, systems[name])
-    _write_records(out / "truth", ix, systems)
-    _update_meta(out / "truth", ix, systems, error_scale, sources_readme(error_scale, ix))
-    return systems
+    counts, records = {}, []
+    for system in each_system(ix, error_scale):
+        name = system.name
+        if name in SQL_TABLES:
+            _write_databases(root, ix, system, SQL_TABLES[name])
+        elif name in FILES:
+            _write_files(root, ix, system, county)
+        else:
+            _write_versions(root / "grid" / GRID_FILES[name], system)
+        records.append(_records_table(ix, system))
+        counts[name] = system.counts()
+        del system
+    pq.write_table(pa.concat_tables(records).combine_chunks(), out / "truth" / RECORDS_FILE)
+    _update_meta(out / "truth", ix, counts, error_scale, sources_readme(error_scale, ix))
+    return counts
+
+
+def _write_files(root: Path, ix: TruthIndex, system: System, county: str) -> None:
+    """A system's monthly files, one a month end."""
+    folder, stem, ext, encoding, title = FILES[system.name]
+    (root / folder).mkdir()
+    for m, end in enumerate(ix.ends):
+        path = root / folder / f"{stem}_{month_name(end)}.{ext}"
+        heading = f"{title.format(county=county)}（截至{_chinese_day(end)}）" if title else None
+        if ext == "csv":
+            _write_csv(path, system.columns, system.rows(m), encoding, heading)
+        elif ext == "xlsx":
+            _write_xlsx(path, system.columns, system.rows(m), heading, end)
+        else:
+            _write_jsonl(path, system.rows(m))
 
 
 def _chinese_day(day: int) -> str:
@@ -102,7 +118,7 @@ def _chinese_day(day: int) -> str:
 # ---- formats ---------------------------------------------------------------------------------
 
 
-def _write_sqlite(path: Path, table: str, columns: list[str], rows: list[dict]) -> None:
+def _write_sqlite(path: Path, table: str, columns: list[str], rows: Iterable[dict]) -> None:
     """A table with the key as primary key and an index on 更新时间, rows inserted by key."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -135,7 +151,7 @@ def _write_databases(root: Path, ix: TruthIndex, system: System, table: str) -> 
 
 
 def _write_csv(
-    path: Path, columns: list[str], rows: list[dict], encoding: str, heading: str | None
+    path: Path, columns: list[str], rows: Iterable[dict], encoding: str, heading: str | None
 ) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -147,7 +163,9 @@ def _write_csv(
     path.write_bytes(buffer.getvalue().encode(encoding))
 
 
-def _write_xlsx(path: Path, columns: list[str], rows: list[dict], heading: str, end: int) -> None:
+def _write_xlsx(
+    path: Path, columns: list[str], rows: Iterable[dict], heading: str, end: int
+) -> None:
     """A sheet with a merged title row, then the header; text cells except the dates. The
     workbook's and its members' timestamps are fixed, so the bytes depend on the content only."""
     from openpyxl import Workbook
@@ -182,52 +200,56 @@ def _write_xlsx(path: Path, columns: list[str], rows: list[dict], heading: str, 
             dst.writestr(member, src.read(info.filename))
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    text = "".join(JSON.encode(r) + "\n" for r in rows)
     path.write_text(text, encoding="utf-8")
 
 
 def _write_versions(path: Path, system: System) -> None:
     """Every version of every record with its 更新时间, in time order: what the grid API
     serves, a window [since, until) at a time."""
-    lines = []
-    for v in sorted(system.versions, key=lambda v: (v.updated, v.key)):
-        row = dict(v.rec.row)
-        row[UPDATED] = v.updated.strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    path.write_text("".join(lines), encoding="utf-8")
+    with path.open("w", encoding="utf-8", newline="") as f:  # a line at a time, not one string
+        for v in sorted(system.versions, key=lambda v: (v.updated, v.key)):
+            row = dict(v.rec.row)
+            row[UPDATED] = v.updated.isoformat(" ")  # whole seconds: YYYY-MM-DD HH:MM:SS
+            f.write(JSON.encode(row) + "\n")
 
 
 # ---- the truth of the records ----------------------------------------------------------------
 
 RECORDS_SCHEMA = SCHEMAS["source_records"]
+RECORDS_FILE = "source_records.parquet"
+
+
+def _records_table(ix: TruthIndex, system: System) -> pa.Table:
+    """A system's rows of truth/source_records.parquet: a row per record version, valid from the
+    month end that first shows it to the one that no longer does (null: still shown at the
+    last)."""
+    versions = sorted(system.versions, key=lambda v: (v.key, v.first))
+    ends = [date.fromordinal(d) for d in ix.ends]
+    columns = {
+        "source": [system.name] * len(versions),
+        "record_key": [v.key for v in versions],
+        "valid_from": [ends[v.first] for v in versions],
+        "valid_to": [ends[v.last] if v.last is not None else None for v in versions],
+        "updated_at": [v.updated for v in versions],
+        "status": [v.rec.status for v in versions],
+        "deleted": [v.rec.deleted for v in versions],
+        **{key: [v.rec.truth[key] for v in versions] for key in TRUTH_IDS},
+        "errors": [list(v.rec.errors) for v in versions],
+        "quirks": [list(v.rec.quirks) for v in versions],
+    }
+    return pa.table(columns, schema=RECORDS_SCHEMA)
 
 
 def _write_records(truth_dir: Path, ix: TruthIndex, systems: dict[str, System]) -> None:
-    """truth/source_records.parquet: a row per record version, valid from the month end that
-    first shows it to the one that no longer does (null: still shown at the last)."""
-    columns: dict[str, list] = {name: [] for name in RECORDS_SCHEMA.names}
-    for name, system in systems.items():
-        for v in sorted(system.versions, key=lambda v: (v.key, v.first)):
-            columns["source"].append(name)
-            columns["record_key"].append(v.key)
-            columns["valid_from"].append(date.fromordinal(ix.ends[v.first]))
-            columns["valid_to"].append(
-                date.fromordinal(ix.ends[v.last]) if v.last is not None else None
-            )
-            columns["updated_at"].append(v.updated)
-            columns["status"].append(v.rec.status)
-            columns["deleted"].append(v.rec.deleted)
-            for key in TRUTH_IDS:
-                columns[key].append(v.rec.truth[key])
-            columns["errors"].append(list(v.rec.errors))
-            columns["quirks"].append(list(v.rec.quirks))
-    table = pa.table(columns, schema=RECORDS_SCHEMA)
-    pq.write_table(table, truth_dir / "source_records.parquet")
+    """truth/source_records.parquet: every system's record versions, in the systems' order."""
+    table = pa.concat_tables([_records_table(ix, s) for s in systems.values()])
+    pq.write_table(table.combine_chunks(), truth_dir / RECORDS_FILE)
 
 
 def _update_meta(
-    truth_dir: Path, ix: TruthIndex, systems: dict[str, System], scale: float, section: str
+    truth_dir: Path, ix: TruthIndex, counts: dict[str, Counts], scale: float, section: str
 ) -> None:
     """meta.json's sources and month ends, and the truth README's section on the systems."""
     path = truth_dir / "meta.json"
@@ -235,8 +257,7 @@ def _update_meta(
     meta["error_scale"] = scale
     meta["month_ends"] = [date.fromordinal(d).isoformat() for d in ix.ends]
     meta["sources"] = {
-        name: {"records": [len(view) for view in s.views], "versions": len(s.versions)}
-        for name, s in systems.items()
+        name: {"records": c.records, "versions": c.versions} for name, c in counts.items()
     }
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "utf-8")
     readme = truth_dir / "README.md"

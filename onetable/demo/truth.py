@@ -9,9 +9,11 @@ null while a row is still open at the end of the period.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -21,7 +23,7 @@ from onetable.demo.addresses import address_id
 from onetable.demo.county import REGISTRY_EDITION
 from onetable.demo.derived import DERIVED_TAGS
 from onetable.demo.generate import Demo
-from onetable.demo.world import NONE, World
+from onetable.demo.world import NONE, Registration, World
 
 S, D, I8, I32, B = pa.string(), pa.date32(), pa.int8(), pa.int32(), pa.bool_()
 INTERVAL = [("valid_from", D), ("valid_to", D)]
@@ -115,6 +117,12 @@ def _day(d: int | None) -> date | None:
 # ---- tables ---------------------------------------------------------------------------------
 
 
+def _columns(rows: list, **columns: Callable[[Any], object]) -> pd.DataFrame:
+    """A frame with a column per function of a row: a list per column, not a dict per row (a
+    million dicts took more memory than the frame)."""
+    return pd.DataFrame({name: [f(r) for r in rows] for name, f in columns.items()})
+
+
 def truth_tables(demo: Demo) -> dict[str, pd.DataFrame]:
     """Every truth table as a DataFrame in file order (sorted by id and valid_from)."""
     w = demo.world
@@ -123,92 +131,85 @@ def truth_tables(demo: Demo) -> dict[str, pd.DataFrame]:
     def village(a: int) -> str | None:
         return village_of[a] if a != NONE else None
 
-    persons = pd.DataFrame(
-        dict(
-            person_id=_person(p),
-            name=s["name"],
-            sex="男" if w.sex[p] == 1 else "女",
-            birth_date=_day(int(w.birth[p])),
-            id_number=s["id_number"],
-            ethnicity=s["ethnicity"],
-            phone=s["phone"],
-            mother_id=_person(int(w.mother[p])),
-            father_id=_person(int(w.father[p])),
-            spouse_id=_person(int(w.spouse[p])),
-            death_date=_day(int(w.death[p])) if w.death[p] else None,
-        )
-        for p, s in enumerate(w.static)
-    )
+    n, static = w.n, w.static
+    mother, father, spouse = (a[:n].tolist() for a in (w.mother, w.father, w.spouse))
+    persons = pd.DataFrame({
+        "person_id": [_person(p) for p in range(n)],
+        "name": [s["name"] for s in static],
+        "sex": ["男" if x == 1 else "女" for x in w.sex[:n].tolist()],
+        "birth_date": [_day(b) for b in w.birth[:n].tolist()],
+        "id_number": [s["id_number"] for s in static],
+        "ethnicity": [s["ethnicity"] for s in static],
+        "phone": [s["phone"] for s in static],
+        "mother_id": [_person(p) for p in mother],
+        "father_id": [_person(p) for p in father],
+        "spouse_id": [_person(p) for p in spouse],
+        "death_date": [_day(d) if d else None for d in w.death[:n].tolist()],
+    })  # fmt: skip
 
     residence = list(w.residence_rows)
-    for p in range(w.n):  # open rows
-        h = int(w.res_hh[p])
-        if h != NONE or w.away[p]:
-            a = w.hh_addr[h] if h != NONE else NONE
-            residence.append((p, a, h, w.away_code[p], int(w.res_since[p]), None))
-    person_residence = pd.DataFrame(
-        dict(
-            person_id=_person(p),
-            in_county=h != NONE,
-            address_id=_address(a),
-            household_id=_household(w, h),
-            village_code=village(a),
-            away_area_code=away if h == NONE else None,
-            valid_from=_day(start),
-            valid_to=_day(end),
-        )
-        for p, a, h, away, start, end in residence
+    hh_addr = w.hh_addr
+    for p, h, away, since in zip(range(n), w.res_hh[:n].tolist(), w.away[:n].tolist(),
+                                 w.res_since[:n].tolist(), strict=True):  # fmt: skip
+        if h != NONE or away:  # open rows
+            residence.append((p, hh_addr[h] if h != NONE else NONE, h, w.away_code[p], since, None))
+    person_residence = _columns(
+        residence,
+        person_id=lambda r: _person(r[0]),
+        in_county=lambda r: r[2] != NONE,
+        address_id=lambda r: _address(r[1]),
+        household_id=lambda r: _household(w, r[2]),
+        village_code=lambda r: village(r[1]),
+        away_area_code=lambda r: r[3] if r[2] == NONE else None,
+        valid_from=lambda r: _day(r[4]),
+        valid_to=lambda r: _day(r[5]),
     )
 
     registration = list(w.registration_rows)
     registration += [(p, r, None) for p, r in enumerate(w.registration) if r is not None]
-    person_registration = pd.DataFrame(
-        dict(
-            person_id=_person(p),
-            status=r.status,
-            household_id=_household(w, r.household),
-            relation=r.relation,
-            address_id=_address(w.hh_addr[r.household]) if r.household != NONE else None,
-            village_code=village(w.hh_addr[r.household]) if r.household != NONE else None,
-            area_code=r.area_code,
-            outside_address=r.outside_address,
-            valid_from=_day(r.since),
-            valid_to=_day(end),
-        )
-        for p, r, end in registration
+
+    def reg_address(r: Registration) -> int:
+        return hh_addr[r.household] if r.household != NONE else NONE
+
+    person_registration = _columns(
+        registration,
+        person_id=lambda t: _person(t[0]),
+        status=lambda t: t[1].status,
+        household_id=lambda t: _household(w, t[1].household),
+        relation=lambda t: t[1].relation,
+        address_id=lambda t: _address(reg_address(t[1])),
+        village_code=lambda t: village(reg_address(t[1])),
+        area_code=lambda t: t[1].area_code,
+        outside_address=lambda t: t[1].outside_address,
+        valid_from=lambda t: _day(t[1].since),
+        valid_to=lambda t: _day(t[2]),
     )
 
     still_open = [dict(r, valid_to=None) for tags in w.status_open.values() for r in tags.values()]
-    status_rows = w.status_rows + still_open
-    person_status = pd.DataFrame(
-        dict(
-            person_id=_person(r["person"]),
-            tag=r["tag"],
-            valid_from=_day(r["valid_from"]),
-            valid_to=_day(r["valid_to"]),
-            derived=r["tag"] in DERIVED_TAGS,
-            disability_category=r.get("disability_category"),
-            disability_category_name=r.get("disability_category_name"),
-            disability_grade=r.get("disability_grade"),
-            case_id=r.get("case_id"),
-            detail=r.get("detail"),
-            arrived_on=_day(r.get("arrived_on")),
-        )
-        for r in status_rows
+    person_status = _columns(
+        w.status_rows + still_open,
+        person_id=lambda r: _person(r["person"]),
+        tag=lambda r: r["tag"],
+        valid_from=lambda r: _day(r["valid_from"]),
+        valid_to=lambda r: _day(r["valid_to"]),
+        derived=lambda r: r["tag"] in DERIVED_TAGS,
+        disability_category=lambda r: r.get("disability_category"),
+        disability_category_name=lambda r: r.get("disability_category_name"),
+        disability_grade=lambda r: r.get("disability_grade"),
+        case_id=lambda r: r.get("case_id"),
+        detail=lambda r: r.get("detail"),
+        arrived_on=lambda r: _day(r.get("arrived_on")),
     )
 
-    households = pd.DataFrame(
-        dict(
-            household_id=_household(w, h),
-            kind=w.hh_kind[h],
-            hukou_no=w.hh_no[h],
-            address_id=_address(w.hh_addr[h]),
-            village_code=village(w.hh_addr[h]),
-            valid_from=_day(w.hh_from[h]),
-            valid_to=_day(w.hh_to[h]),
-        )
-        for h in range(len(w.hh_kind))
-    )
+    households = pd.DataFrame({
+        "household_id": [_household(w, h) for h in range(len(w.hh_kind))],
+        "kind": w.hh_kind,
+        "hukou_no": w.hh_no,
+        "address_id": [_address(a) for a in hh_addr],
+        "village_code": [village(a) for a in hh_addr],
+        "valid_from": [_day(d) for d in w.hh_from],
+        "valid_to": [_day(d) for d in w.hh_to],
+    })  # fmt: skip
 
     addresses = w.addresses.copy()
     units = pd.DataFrame(

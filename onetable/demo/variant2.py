@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from onetable.demo.departments import (
+    Counts,
     Rec,
     Shown,
     System,
@@ -359,7 +360,7 @@ def period_of(end: int) -> str:
     return date.fromordinal(end).strftime("%Y-%m")
 
 
-def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
+def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, Counts]:
     """Write every month's delivery into `out/sources/deliveries/`, an empty drop folder per
     department in `out/sources/inbox/`, and `out/truth/source_records.parquet`."""
     if error_scale < 0:
@@ -377,7 +378,7 @@ def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
             path = month / folder / file
             path.parent.mkdir(parents=True, exist_ok=True)
             system = systems[name]
-            rows = system.rows(m)
+            rows = list(system.rows(m))
             if name == "household_registry":
                 rows = [{**r, EXPORTED: date_iso(date.fromordinal(end))} for r in rows]
                 _write_csv(path, [*system.columns, EXPORTED], rows, "gb18030", None)
@@ -390,8 +391,9 @@ def write_sources(out: Path, error_scale: float = 1.0) -> dict[str, System]:
     for folder in sorted({folder for folder, _ in FILES.values()}):
         (root / "inbox" / folder).mkdir(parents=True)
     _write_records(out / "truth", ix, systems)
-    _update_meta(out / "truth", ix, systems, error_scale, sources_readme(ix, error_scale))
-    return systems
+    counts = {name: system.counts() for name, system in systems.items()}
+    _update_meta(out / "truth", ix, counts, error_scale, sources_readme(ix, error_scale))
+    return counts
 
 
 def _write_parquet(path: Path, schema: dict[str, pa.DataType], rows: list[dict[str, Any]]):
