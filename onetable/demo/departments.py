@@ -538,9 +538,10 @@ def health(ix: TruthIndex, dice: Dice) -> System:
             if rid not in shown:
                 shown[rid] = Shown(p, dice, rid, missing_id=E.MISSING_ID["health"])
             s = shown[rid]
-            number, quirks = s.id, tuple(s.quirks)
+            number, quirks, own = s.id, tuple(s.quirks), list(s.errors)
             if _under_mothers_number(ix, dice, rid, p, opened, end):
                 number, quirks = ix.persons[p.mother].id_number, (*quirks, "id_of_mother")
+                own = [e for e in own if not e.startswith("id_")]  # its own number's, not shown
             stay = ix.stay(pid, end)
             true_aid, aid, stale = _address_choice(ix, dice, rid, pid, end, stay)
             since = opened
@@ -557,11 +558,7 @@ def health(ix: TruthIndex, dice: Dice) -> System:
             if mental is not None:
                 since = max(since, mental.start)
             a = ix.addresses[aid]
-            errs = (
-                list(s.errors)
-                + ([stale] if stale else [])
-                + (["duplicate_record"] if duplicate else [])
-            )
+            errs = own + ([stale] if stale else []) + (["duplicate_record"] if duplicate else [])
             name = s.name.replace("·", ".")
             row = {
                 "健康档案编号": keys[rid], "姓名": name, "性别": p.sex,
@@ -650,10 +647,11 @@ def grid_residents(ix: TruthIndex, dice: Dice) -> System:
             if dice.quirk(pid, "name_spaces", E.NAME_SPACES):
                 name = E.spaced_name(name, dice, pid)
                 quirks.append("name_spaces")
-            born = date_iso(s.birth)
+            born, errors = date_iso(s.birth), list(s.errors)
             if s.id is None and dice.quirk(pid, "no_birth_date", E.GRID_NO_BIRTH_WITHOUT_ID):
                 born = None
                 quirks.append("birth_date_missing")
+                errors = [e for e in errors if e != "birth_date_swapped"]  # no date to swap
             a = ix.addresses[aid]
             row = {
                 "网格人员ID": keys[pid], "姓名": name, "性别": p.sex, "民族": p.ethnicity,
@@ -665,7 +663,7 @@ def grid_residents(ix: TruthIndex, dice: Dice) -> System:
             view[keys[pid]] = Rec(
                 row, _truth(person_id=pid, household_id=hid, address_id=true_aid,
                             shown_address_id=aid),
-                tuple(s.errors) + ((stale,) if stale else ()), tuple(quirks), since, status,
+                tuple(errors) + ((stale,) if stale else ()), tuple(quirks), since, status,
                 status != "正常",
             )  # fmt: skip
         views.append(view)
