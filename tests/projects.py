@@ -18,3 +18,16 @@ def make_project(root: Path, settings: str = "{}\n", sharing: bool = True) -> Pa
     if sharing:
         shutil.copytree(DEMO_DEPLOYMENT / "sharing", root / "sharing")
     return root
+
+
+def environ(store_settings, project: Path, data: Path, out: Path) -> dict[str, str]:
+    """The environment a run of the deployment at `project` reads: the store, its key, the
+    data root, the outputs and a pseudonym key."""
+    return {
+        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
+        "ONETABLE_STORE_KEY": store_settings.key,
+        "ONETABLE_PROJECT": str(project),
+        "ONETABLE_DATA_ROOT": str(data),
+        "ONETABLE_OUT_DIR": str(out),
+        "ONETABLE_PSEUDONYM_KEY": "k" * 40,
+    }

@@ -5,7 +5,7 @@ syllable apart, and identifiers written in the variants departments use."""
 from __future__ import annotations
 
 import pandas as pd
-from projects import make_project
+from projects import environ, make_project
 
 from onetable.linkage.records import COLUMNS, clean_records, link_records
 from onetable.pipeline import STAGES, RunContext, new_run_id
@@ -266,15 +266,11 @@ def test_the_stages_give_a_newborn_neither_its_mothers_number_nor_her_id(tmp_pat
         f"H2,李小宝,男,2026-01-05,{MOTHER},{HOME}\n",  # before 落户: the mother's number
         encoding="utf-8",
     )
-    environ = {
-        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
-        "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_PROJECT": str(project),
-        "ONETABLE_DATA_ROOT": str(data),
-        "ONETABLE_OUT_DIR": str(tmp_path / "out"),
-        "ONETABLE_PSEUDONYM_KEY": "k" * 40,
-    }
-    ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
+    ctx = RunContext.create(
+        "2026-01",
+        new_run_id(Period.parse("2026-01")),
+        environ(store_settings, project, data, tmp_path / "out"),
+    )
     for stage in ("extract", "standardize", "check", "link"):
         STAGES[stage](ctx)
     with open_store(ctx.store) as con:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from projects import make_project
+from projects import environ, make_project
 
 from onetable.linkage import staging
 from onetable.linkage import standardize as st
@@ -378,15 +378,11 @@ def county(tmp_path, store_settings):
         f"R1,孙丽,{T},张伟,{A},{OTHER_VILLAGE},王集镇南许村十一组38号,凌城镇凌东村三组5号",
         f"R2,孙丽,{T},周杰,{E},{OTHER_VILLAGE},,人民路8号",
     ])  # fmt: skip
-    environ = {
-        "ONETABLE_STATE_DIR": str(store_settings.state_dir),
-        "ONETABLE_STORE_KEY": store_settings.key,
-        "ONETABLE_PROJECT": str(project),
-        "ONETABLE_DATA_ROOT": str(data),
-        "ONETABLE_OUT_DIR": str(tmp_path / "out"),
-        "ONETABLE_PSEUDONYM_KEY": "k" * 40,
-    }
-    ctx = RunContext.create("2026-01", new_run_id(Period.parse("2026-01")), environ)
+    ctx = RunContext.create(
+        "2026-01",
+        new_run_id(Period.parse("2026-01")),
+        environ(store_settings, project, data, tmp_path / "out"),
+    )
     results = {stage: STAGES[stage](ctx) for stage in ("extract", "standardize", "check", "link")}
     return ctx, results
 
